@@ -1,0 +1,94 @@
+// The server-side codec interface shared by every front-end protocol.
+//
+// A codec is pure: bytes in, events out; response parts in, bytes out. No
+// sockets, no clock, no logging. The Connection (gateway/connection.cpp) owns
+// one codec and moves bytes between it and the socket.
+//
+// Contract (every codec keeps it; tests/unit check it):
+//  * feed() may be called with input split at any byte. It returns how many
+//    bytes of `in` it consumed; the caller drops those and calls feed() again
+//    with the rest plus new bytes. A codec may leave a partial unit (a record
+//    header, a request head) unconsumed, but never more than Limits allows:
+//    when `in` is as large as the limit and nothing can be consumed it
+//    reports an error instead.
+//  * Request body bytes are emitted as they arrive (BodyData), never held back
+//    until a whole record is in. BodyData views point into `in` and are valid
+//    only until the caller changes its input buffer.
+//  * Replies the protocol makes on its own (FCGI_GET_VALUES_RESULT,
+//    FCGI_UNKNOWN_TYPE, END_REQUEST with FCGI_UNKNOWN_ROLE, HTTP
+//    "100 Continue", AJP CPong) are appended to `out` by feed().
+//  * After an error no further events are produced; the caller writes `out`
+//    (which may hold the protocol's error answer, e.g. an HTTP 400) and
+//    closes the connection.
+//  * Codecs that serve one request at a time (HTTP/1.1, SCGI, AJP13) stop
+//    consuming at the end of a request until write_end() (or write_abort())
+//    for it; the caller then calls feed() again with the unconsumed bytes.
+//    That is how pipelined requests wait their turn.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "protocols/request.h"
+
+namespace gw {
+
+using StreamId = uint16_t;  // FastCGI request id; 1 for the other protocols
+
+struct RequestStarted {
+  StreamId stream;
+  Request request;
+};
+struct BodyData {
+  StreamId stream;
+  std::string_view data;  // view into feed()'s input
+};
+struct BodyEnd {
+  StreamId stream;
+};
+struct StreamAborted {  // the front end gave up on this request (FCGI_ABORT_REQUEST)
+  StreamId stream;
+};
+using Event = std::variant<RequestStarted, BodyData, BodyEnd, StreamAborted>;
+
+struct CodecError {
+  int http_status = 400;  // what an HTTP client is told (400, 413, 414, 431, 501, 505)
+  std::string what;       // precise reason for the error log: field and value
+};
+
+struct FeedResult {
+  size_t consumed = 0;
+  std::optional<CodecError> error;  // fatal for the connection
+};
+
+class ServerCodec {
+ public:
+  virtual ~ServerCodec() = default;
+
+  virtual FeedResult feed(std::string_view in, std::vector<Event>& events, std::string& out) = 0;
+
+  // Response for one stream: write_head once, write_body any number of times,
+  // then write_end. write_end returns whether the connection may carry further
+  // requests (false: FastCGI without FCGI_KEEP_CONN, HTTP "Connection: close",
+  // HTTP/1.0 without keep-alive, SCGI always). The codec owns the framing:
+  // Content-Length vs chunked, HEAD without a body, STDOUT records, ...
+  virtual void write_head(StreamId stream, const ResponseHead& head, std::string& out) = 0;
+  virtual void write_body(StreamId stream, std::string_view data, std::string& out) = 0;
+  virtual bool write_end(StreamId stream, std::string& out) = 0;
+
+  // The response cannot be completed after its head was written (the backend
+  // died mid-body). Writes whatever tells the front end the response is cut
+  // and returns whether the connection survives (by default it does not: the
+  // caller closes it, which every front end reads as a truncated response).
+  virtual bool write_abort(StreamId /*stream*/, std::string& /*out*/) { return false; }
+
+  // The request body is consumed by the backend and more may be read.
+  // AJP13 answers it with GET_BODY_CHUNK; others ignore it.
+  virtual void want_body(StreamId /*stream*/, std::string& /*out*/) {}
+};
+
+}  // namespace gw

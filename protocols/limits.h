@@ -1,0 +1,28 @@
+// Every bound the codecs enforce, in one place. Defaults are safe for a
+// gateway behind a web server; gateway/config.cpp may override each.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace gw {
+
+struct Limits {
+  // Whole request head: HTTP request line + headers, FastCGI PARAMS stream,
+  // SCGI netstring. Over it: 431 (HTTP) or a closed connection.
+  size_t header_bytes = 64 * 1024;
+  size_t header_count = 200;   // headers / params per request
+  size_t name_bytes = 1024;    // one header or param name
+  size_t value_bytes = 64 * 1024;  // one header or param value
+  size_t request_line_bytes = 16 * 1024;  // HTTP request line (414 over it)
+  size_t streams_per_connection = 64;     // FastCGI requests in flight on one connection
+  size_t max_connections = 4096;          // advertised as FCGI_MAX_CONNS
+  uint64_t max_body_bytes = 0;            // 0: unlimited (bodies stream)
+  // Input buffer of a connection: must hold the largest unit a codec waits
+  // for whole (a FastCGI record with padding is 8 + 65535 + 255 bytes).
+  size_t input_buffer_bytes = 80 * 1024;
+  // Output queued on a connection above which backends are asked to pause.
+  size_t output_high_water = 256 * 1024;
+};
+
+}  // namespace gw

@@ -1,0 +1,67 @@
+// The one internal request type. Every front-end codec (HTTP/1.1, FastCGI,
+// SCGI, AJP13) produces a Request; nothing downstream knows which protocol
+// brought it. The body is not part of it: it arrives as BodyData events.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw {
+
+enum class Protocol : uint8_t { Http, FastCgi, Scgi, Ajp13 };
+
+std::string_view protocol_name(Protocol p);
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// ASCII case-insensitive equality, as HTTP header names compare.
+bool iequals(std::string_view a, std::string_view b);
+
+struct Request {
+  Protocol origin = Protocol::Http;
+  std::string method;           // "GET"
+  std::string target;           // raw target as the client sent it: path[?query] (REQUEST_URI)
+  std::string path;             // percent-decoded path of the target, no query
+  std::string query;            // raw query string, without '?'
+  std::string script_name;      // decoded mount prefix; the router extends it by the project
+  std::string path_info;        // decoded path below script_name
+  std::string server_protocol;  // "HTTP/1.1"
+  // Request headers with HTTP spellings ("Content-Type", "X-Foo"); for
+  // FastCGI/SCGI rebuilt from HTTP_* variables plus CONTENT_TYPE/CONTENT_LENGTH.
+  std::vector<Header> headers;
+  // Every other variable the front end sent (SERVER_SOFTWARE, DOCUMENT_ROOT,
+  // REDIRECT_STATUS, ...), names as sent. Informational: never trusted for
+  // routing or file selection.
+  std::vector<Header> params;
+  std::optional<uint64_t> content_length;  // nullopt: unknown, the body ends at BodyEnd
+  std::string remote_addr;
+  uint16_t remote_port = 0;
+  std::string server_name;
+  std::string server_addr;
+  uint16_t server_port = 0;
+  std::string remote_user;
+  std::string auth_type;
+  bool https = false;
+
+  // First header with this name (case-insensitive), or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+struct ResponseHead {
+  int status = 200;
+  std::string reason;  // empty: the standard phrase for status
+  std::vector<Header> headers;
+
+  const std::string* header(std::string_view name) const;
+};
+
+// "OK" for 200, "Not Found" for 404, ...; "Unknown" when not known.
+std::string_view reason_phrase(int status);
+
+}  // namespace gw

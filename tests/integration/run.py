@@ -1,0 +1,2 @@
+"""Integration tests: placeholder until the harness lands."""
+print("PASS integration-placeholder-skipped")
