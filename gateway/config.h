@@ -1,0 +1,108 @@
+// Plain configuration structs, and the loaders that fill them from the
+// command line, a JSON config file (--config) and project.json files. This
+// (with config.cpp and cli.cpp) is the only code that parses JSON
+// configuration; everything else sees these structs.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocols/limits.h"
+#include "protocols/request.h"
+
+namespace gw {
+
+// One listening socket and the protocol spoken on it.
+struct ListenerConfig {
+  Protocol protocol = Protocol::Http;
+  // Exactly one of: TCP (host may be "" for all interfaces, "::" for IPv6),
+  // a unix socket path, or the listening socket inherited on fd 0.
+  std::string host;
+  uint16_t port = 0;
+  std::string unix_path;
+  bool inherited_fd0 = false;
+  // Unix socket access: mode (e.g. 0660), owner and group names or numeric ids.
+  std::optional<uint32_t> socket_mode;
+  std::string socket_owner;
+  std::string socket_group;
+  // Mount prefix the web server puts in front of gatewayd ("--base-path").
+  // Unset: trust SCRIPT_NAME/PATH_INFO as the front end splits them.
+  std::optional<std::string> base_path;
+  std::string name;  // for logs; defaults to "proto:address"
+};
+
+// How a project's backend is configured in project.json ("backend": {...}).
+struct BackendConfig {
+  std::string type;  // "static", "echo", "http"
+  // static
+  std::string root;                   // absolute, resolved against the project dir
+  std::vector<std::string> index = {"index.html"};
+  // http
+  std::string upstream;  // "host:port", "[v6]:port" or "unix:/path"
+  uint32_t connect_timeout_ms = 5000;
+  uint32_t timeout_ms = 60000;  // between two reads from the upstream
+  uint32_t keepalive = 16;      // idle upstream connections kept
+};
+
+struct ProjectConfig {
+  std::string name;         // directory basename (the URL segment)
+  std::string dir;          // absolute project directory
+  std::string description;  // project.json "description"
+  BackendConfig backend;
+};
+
+struct ServerConfig {
+  std::vector<ListenerConfig> listeners;
+  // Projects: either single (--single-env / TRAC_ENV) or a list (explicit
+  // project directories, or the subdirectories of env_parent_dir).
+  bool single_env = false;
+  std::vector<std::string> project_dirs;  // as given (positional args / TRAC_ENV)
+  std::string env_parent_dir;             // -e / TRAC_ENV_PARENT_DIR
+  std::optional<std::string> base_path;   // --base-path for every listener
+  uint32_t umask = 022;
+  bool daemonize = false;
+  std::string pidfile;
+  std::string user, group;
+  std::string error_log;  // empty: stderr
+  Limits limits;
+  bool check_only = false;  // --check-config
+};
+
+// A configuration error: where (a flag, "file: field") and why.
+struct ConfigError {
+  std::string where;
+  std::string why;
+  std::string message() const { return where + ": " + why; }
+};
+
+// What the command line asked for.
+struct CliResult {
+  enum class Action { Run, Help, Version } action = Action::Run;
+  ServerConfig config;
+  std::string config_file;  // --config FILE, merged by load_config_file
+  bool protocol_given = false;
+};
+
+// Parses argv (tracd-compatible; see README). `env` supplies TRAC_ENV and
+// TRAC_ENV_PARENT_DIR (getenv in production, a map in tests).
+using EnvLookup = const char* (*)(const char*);
+std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLookup env, CliResult& out);
+
+// Merges a JSON config file into `config` (listeners, limits, logs, ...).
+std::optional<ConfigError> load_config_file(const std::string& path, ServerConfig& config);
+
+// Reads DIR/project.json into a ProjectConfig.
+std::optional<ConfigError> load_project(const std::string& dir, ProjectConfig& out);
+
+// Resolves the project set of `config`: the explicit directories or every
+// subdirectory of env_parent_dir holding a project.json (skipping hidden
+// ones), each loaded with load_project. Names must be unique.
+std::optional<ConfigError> load_projects(const ServerConfig& config, std::vector<ProjectConfig>& out);
+
+// Final checks after everything is merged (a listener exists, ports valid,
+// single_env has exactly one project, ...).
+std::optional<ConfigError> validate(const ServerConfig& config);
+
+}  // namespace gw
