@@ -1,1 +1,497 @@
-// placeholder: filled in by its owner
+// The command line, compatible with tracd's (Trac's trac/web/standalone.py)
+// so that a line from an existing deployment guide keeps working:
+//   gatewayd --protocol=http --port 8000 -e /srv/trac
+//   gatewayd -s --protocol=fcgi --unix-socket /run/trac.sock /srv/trac/proj
+// Parsing follows optparse's conventions, which tracd uses: "--opt=value" or
+// "--opt value", "-p8000" or "-p 8000", clustered short flags ("-sd"),
+// unambiguous prefixes of long options ("--daemon"), and "--" ending the
+// options.
+#include <sys/un.h>
+
+#include <algorithm>
+#include <string>
+#include <string_view>
+
+#include "gateway/cli_help.h"
+#include "gateway/config.h"
+
+namespace gw {
+
+namespace {
+
+enum class Opt {
+  Protocol,
+  Port,
+  Hostname,
+  UnixSocket,
+  SocketMode,
+  SocketOwner,
+  SocketGroup,
+  SingleEnv,
+  EnvParentDir,
+  BasePath,
+  Umask,
+  Daemonize,
+  Pidfile,
+  User,
+  Group,
+  ErrorLog,
+  Config,
+  CheckConfig,
+  Unquote,
+  HttpVersion,
+  Version,
+  Help,
+  NotYet,  // a tracd option gatewayd does not implement yet
+};
+
+struct OptionSpec {
+  Opt id;
+  char short_name;  // 0: none
+  std::string_view long_name;
+  bool takes_value;
+  bool allow_empty;  // "" is a meaningful value (--hostname= : all interfaces)
+};
+
+constexpr OptionSpec kOptions[] = {
+    {Opt::Protocol, 0, "protocol", true, false},
+    {Opt::Port, 'p', "port", true, false},
+    {Opt::Hostname, 'b', "hostname", true, true},
+    {Opt::UnixSocket, 0, "unix-socket", true, false},
+    {Opt::SocketMode, 0, "socket-mode", true, false},
+    {Opt::SocketOwner, 0, "socket-owner", true, false},
+    {Opt::SocketGroup, 0, "socket-group", true, false},
+    {Opt::SingleEnv, 's', "single-env", false, false},
+    {Opt::EnvParentDir, 'e', "env-parent-dir", true, false},
+    {Opt::BasePath, 0, "base-path", true, true},
+    {Opt::Umask, 0, "umask", true, false},
+    {Opt::Daemonize, 'd', "daemonize", false, false},
+    {Opt::Pidfile, 0, "pidfile", true, false},
+    {Opt::User, 0, "user", true, false},
+    {Opt::Group, 0, "group", true, false},
+    {Opt::ErrorLog, 0, "error-log", true, false},
+    {Opt::Config, 0, "config", true, false},
+    {Opt::CheckConfig, 't', "check-config", false, false},
+    {Opt::Unquote, 'q', "unquote", false, false},
+    {Opt::HttpVersion, 0, "http10", false, false},
+    {Opt::HttpVersion, 0, "http11", false, false},
+    {Opt::Version, 0, "version", false, false},
+    {Opt::Help, 'h', "help", false, false},
+    {Opt::NotYet, 'a', "auth", true, false},
+    {Opt::NotYet, 0, "basic-auth", true, false},
+    {Opt::NotYet, 'r', "auto-reload", false, false},
+    {Opt::NotYet, 0, "certfile", true, false},
+    {Opt::NotYet, 0, "keyfile", true, false},
+};
+
+const OptionSpec* find_short(char c) {
+  for (const auto& o : kOptions) {
+    if (o.short_name == c) return &o;
+  }
+  return nullptr;
+}
+
+// Exact long name, else the one option the prefix abbreviates (optparse).
+// `ambiguous` lists the candidates when there are several.
+const OptionSpec* find_long(std::string_view name, std::string& ambiguous) {
+  const OptionSpec* found = nullptr;
+  int matches = 0;
+  for (const auto& o : kOptions) {
+    if (o.long_name == name) return &o;
+    if (!name.empty() && o.long_name.substr(0, name.size()) == name) {
+      found = &o;
+      ambiguous += (matches++ ? ", --" : "--") + std::string(o.long_name);
+    }
+  }
+  return matches == 1 ? found : nullptr;
+}
+
+// What the options said, before the defaults and checks of finish().
+struct Seen {
+  std::optional<Protocol> protocol;
+  std::optional<uint16_t> port;
+  std::optional<std::string> host;
+  std::string unix_path;
+  std::optional<uint32_t> socket_mode;
+  std::string socket_owner, socket_group;
+  // The spelling each flag was given with, for error messages; "" = absent.
+  std::string single_flag, env_flag, port_flag, host_flag, unix_flag;
+  std::string socket_flag;  // first of --socket-mode/-owner/-group
+};
+
+class CliParser {
+ public:
+  CliParser(CliResult& out) : out_(out) {}
+
+  std::optional<ConfigError> run(int argc, const char* const* argv, EnvLookup env);
+
+ private:
+  std::optional<ConfigError> parse_long(std::string_view arg, int argc, const char* const* argv,
+                                        int& i);
+  std::optional<ConfigError> parse_short(std::string_view arg, int argc, const char* const* argv,
+                                         int& i);
+  // The value following a flag in the next argument, if there is one that
+  // does not look like another option.
+  std::optional<ConfigError> next_value(const std::string& flag, int argc,
+                                        const char* const* argv, int& i, std::string& value);
+  std::optional<ConfigError> apply(const OptionSpec& spec, const std::string& flag,
+                                   const std::string& value);
+  std::optional<ConfigError> apply_value(const OptionSpec& spec, const std::string& flag,
+                                         const std::string& value);
+  std::optional<ConfigError> finish(EnvLookup env);
+  std::optional<ConfigError> finish_projects(EnvLookup env);
+  std::optional<ConfigError> finish_listener();
+
+  CliResult& out_;
+  Seen seen_;
+  bool stop_ = false;  // --help / --version: nothing else matters
+};
+
+std::optional<ConfigError> CliParser::run(int argc, const char* const* argv, EnvLookup env) {
+  bool options_done = false;
+  for (int i = 1; i < argc && !stop_; ++i) {
+    std::string_view arg = argv[i] ? argv[i] : "";
+    std::optional<ConfigError> err;
+    if (options_done || arg.size() < 2 || arg[0] != '-') {
+      out_.config.project_dirs.emplace_back(arg);  // "-" alone is positional, as in optparse
+    } else if (arg == "--") {
+      options_done = true;
+    } else if (arg[1] == '-') {
+      err = parse_long(arg, argc, argv, i);
+    } else {
+      err = parse_short(arg, argc, argv, i);
+    }
+    if (err) return err;
+  }
+  if (stop_) return std::nullopt;
+  return finish(env);
+}
+
+std::optional<ConfigError> CliParser::parse_long(std::string_view arg, int argc,
+                                                 const char* const* argv, int& i) {
+  size_t eq = arg.find('=');
+  std::string flag(arg.substr(0, eq));
+  std::string ambiguous;
+  const OptionSpec* spec = find_long(std::string_view(flag).substr(2), ambiguous);
+  if (!spec && !ambiguous.empty()) {
+    return ConfigError{flag, "ambiguous option (could be " + ambiguous + ")"};
+  }
+  if (!spec) return ConfigError{flag, "unknown option (see --help)"};
+  if (!spec->takes_value) {
+    if (eq != std::string_view::npos) return ConfigError{flag, "takes no value"};
+    return apply(*spec, flag, "");
+  }
+  std::string value;
+  if (eq != std::string_view::npos) {
+    value = arg.substr(eq + 1);
+  } else if (auto err = next_value(flag, argc, argv, i, value)) {
+    return err;
+  }
+  return apply(*spec, flag, value);
+}
+
+std::optional<ConfigError> CliParser::parse_short(std::string_view arg, int argc,
+                                                  const char* const* argv, int& i) {
+  for (size_t k = 1; k < arg.size() && !stop_; ++k) {
+    std::string flag = std::string("-") + arg[k];
+    const OptionSpec* spec = find_short(arg[k]);
+    if (!spec) return ConfigError{flag, "unknown option (see --help)"};
+    if (!spec->takes_value) {
+      if (auto err = apply(*spec, flag, "")) return err;
+      continue;
+    }
+    // A value option ends the cluster: the rest is its value ("-p8000").
+    std::string value(arg.substr(k + 1));
+    if (value.empty()) {
+      if (auto err = next_value(flag, argc, argv, i, value)) return err;
+    }
+    return apply(*spec, flag, value);
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> CliParser::next_value(const std::string& flag, int argc,
+                                                 const char* const* argv, int& i,
+                                                 std::string& value) {
+  // Unlike optparse, a following "-x"/"--x" is taken as a forgotten value
+  // rather than swallowed: "--pidfile --daemonize" is a mistake, not a file.
+  // A value starting with '-' can still be given as "--opt=-value".
+  if (i + 1 >= argc || !argv[i + 1]) return ConfigError{flag, "needs a value"};
+  std::string_view next = argv[i + 1];
+  if (next.size() > 1 && next[0] == '-') return ConfigError{flag, "needs a value"};
+  value = next;
+  ++i;
+  return std::nullopt;
+}
+
+std::optional<ConfigError> CliParser::apply(const OptionSpec& spec, const std::string& flag,
+                                            const std::string& value) {
+  ServerConfig& c = out_.config;
+  switch (spec.id) {
+    case Opt::SingleEnv:
+      c.single_env = true;
+      seen_.single_flag = flag;
+      return std::nullopt;
+    case Opt::Daemonize: c.daemonize = true; return std::nullopt;
+    case Opt::CheckConfig: c.check_only = true; return std::nullopt;
+    // Paths are percent-decoded exactly once whatever the protocol, so -q
+    // has nothing left to do; HTTP/1.0 clients are served as such anyway.
+    case Opt::Unquote:
+    case Opt::HttpVersion: return std::nullopt;
+    case Opt::Version:
+      out_.action = CliResult::Action::Version;
+      stop_ = true;
+      return std::nullopt;
+    case Opt::Help:
+      out_.action = CliResult::Action::Help;
+      stop_ = true;
+      return std::nullopt;
+    case Opt::NotYet:
+      return ConfigError{flag, "is a tracd option gatewayd does not support yet"};
+    default: break;
+  }
+  if (value.empty() && !spec.allow_empty) return ConfigError{flag, "needs a value"};
+  return apply_value(spec, flag, value);
+}
+
+std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const std::string& flag,
+                                                  const std::string& value) {
+  ServerConfig& c = out_.config;
+  std::optional<std::string> why;
+  switch (spec.id) {
+    case Opt::Protocol: {
+      Protocol p;
+      why = parse_protocol(value, p);
+      if (!why) seen_.protocol = p;
+      out_.protocol_given = true;
+      break;
+    }
+    case Opt::Port: {
+      uint16_t port = 0;
+      why = parse_port(value, port);
+      seen_.port = port;
+      seen_.port_flag = flag;
+      break;
+    }
+    case Opt::Hostname:
+      seen_.host = value;
+      seen_.host_flag = flag;
+      break;
+    case Opt::UnixSocket:
+      why = check_unix_path(value);
+      seen_.unix_path = value;
+      seen_.unix_flag = flag;
+      break;
+    case Opt::SocketMode: {
+      uint32_t mode = 0;
+      why = parse_octal_mode(value, mode);
+      seen_.socket_mode = mode;
+      break;
+    }
+    case Opt::SocketOwner: seen_.socket_owner = value; break;
+    case Opt::SocketGroup: seen_.socket_group = value; break;
+    case Opt::EnvParentDir:
+      c.env_parent_dir = value;
+      seen_.env_flag = flag;
+      break;
+    case Opt::BasePath: {
+      std::string path;
+      why = normalize_base_path(value, path);
+      c.base_path = path;
+      break;
+    }
+    case Opt::Umask: why = parse_octal_mode(value, c.umask); break;
+    case Opt::Pidfile: c.pidfile = value; break;
+    case Opt::User: c.user = value; break;
+    case Opt::Group: c.group = value; break;
+    case Opt::ErrorLog: c.error_log = value; break;
+    case Opt::Config: out_.config_file = value; break;
+    default: break;
+  }
+  if (why) return ConfigError{flag, *why};
+  if (spec.id == Opt::SocketMode || spec.id == Opt::SocketOwner || spec.id == Opt::SocketGroup) {
+    if (seen_.socket_flag.empty()) seen_.socket_flag = flag;
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> CliParser::finish(EnvLookup env) {
+  if (auto err = finish_projects(env)) return err;
+  return finish_listener();
+}
+
+std::optional<ConfigError> CliParser::finish_projects(EnvLookup env) {
+  ServerConfig& c = out_.config;
+  const size_t given = c.project_dirs.size();
+  if (!seen_.single_flag.empty() && !seen_.env_flag.empty()) {
+    return ConfigError{seen_.single_flag, "cannot be combined with -e/--env-parent-dir"};
+  }
+  if (!seen_.env_flag.empty() && given > 0) {
+    return ConfigError{seen_.env_flag, "cannot be combined with project directories"};
+  }
+  if (!seen_.single_flag.empty() && given > 1) {
+    return ConfigError{seen_.single_flag,
+                       "serves exactly one project, but " + std::to_string(given) + " were given"};
+  }
+  if (given > 0 || !seen_.env_flag.empty()) return std::nullopt;
+
+  // Nothing on the command line: the variables trac.fcgi and tracd read.
+  const char* trac_env = env ? env("TRAC_ENV") : nullptr;
+  const char* parent = env ? env("TRAC_ENV_PARENT_DIR") : nullptr;
+  if (trac_env && *trac_env) {
+    c.project_dirs = {trac_env};
+    c.single_env = true;  // trac.fcgi serves the one environment at the root
+    c.projects_from_env = true;
+  } else if (parent && *parent) {
+    if (!seen_.single_flag.empty()) {
+      return ConfigError{seen_.single_flag, "cannot be combined with TRAC_ENV_PARENT_DIR"};
+    }
+    c.env_parent_dir = parent;
+    c.projects_from_env = true;
+  } else if (out_.config_file.empty()) {
+    return ConfigError{"command line",
+                       "no project: give a project directory, -e DIR, or set TRAC_ENV / "
+                       "TRAC_ENV_PARENT_DIR"};
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> CliParser::finish_listener() {
+  const Protocol protocol = seen_.protocol.value_or(Protocol::Http);
+  ListenerConfig l;
+  l.protocol = protocol;
+  if (!seen_.unix_path.empty()) {
+    if (!seen_.port_flag.empty()) return ConfigError{seen_.port_flag, "cannot be combined with --unix-socket"};
+    if (!seen_.host_flag.empty()) return ConfigError{seen_.host_flag, "cannot be combined with --unix-socket"};
+    l.unix_path = seen_.unix_path;
+    l.socket_mode = seen_.socket_mode;
+    l.socket_owner = seen_.socket_owner;
+    l.socket_group = seen_.socket_group;
+    out_.config.listeners.push_back(std::move(l));
+    return std::nullopt;
+  }
+  if (!seen_.socket_flag.empty()) return ConfigError{seen_.socket_flag, "needs --unix-socket"};
+  if (!seen_.protocol && !seen_.port && !seen_.host) {
+    // No address asked for: main uses a listening socket inherited on fd 0
+    // (a web server spawned us), else http on port 80 as tracd does.
+    return std::nullopt;
+  }
+  l.host = seen_.host.value_or(default_host(protocol));
+  l.port = seen_.port.value_or(default_port(protocol));
+  out_.config.listeners.push_back(std::move(l));
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLookup env,
+                                     CliResult& out) {
+  try {
+    out = CliResult{};
+    CliParser parser(out);
+    return parser.run(argc, argv, env);
+  } catch (const std::exception& e) {  // allocation failure: nothing else throws here
+    return ConfigError{"command line", e.what()};
+  }
+}
+
+std::string help_text() { return std::string(kHelpText); }
+
+// --- values shared with the config file ---------------------------------
+
+std::optional<std::string> parse_protocol(std::string_view name, Protocol& out) {
+  if (name == "http") {
+    out = Protocol::Http;
+    return std::nullopt;
+  }
+  if (name == "fcgi") {
+    out = Protocol::FastCgi;
+    return std::nullopt;
+  }
+  // Known to tracd; their codecs are not wired into the daemon yet.
+  if (name == "scgi" || name == "ajp" || name == "https") {
+    return std::string(name) + " is not supported yet";
+  }
+  return "'" + std::string(name) + "' is not one of http, fcgi";
+}
+
+std::optional<std::string> parse_port(std::string_view text, uint16_t& out) {
+  uint32_t value = 0;
+  bool ok = !text.empty() && text.size() <= 5;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') ok = false;
+    if (ok) value = value * 10 + static_cast<uint32_t>(ch - '0');
+  }
+  if (!ok || value < 1 || value > 65535) {
+    return "'" + std::string(text) + "' is not a port number (1-65535)";
+  }
+  out = static_cast<uint16_t>(value);
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_octal_mode(std::string_view text, uint32_t& out) {
+  std::string_view digits = text;
+  if (digits.substr(0, 2) == "0o" || digits.substr(0, 2) == "0O") digits.remove_prefix(2);
+  uint32_t value = 0;
+  bool ok = !digits.empty() && digits.size() <= 4;
+  for (char ch : digits) {
+    if (ch < '0' || ch > '7') ok = false;
+    if (ok) value = value * 8 + static_cast<uint32_t>(ch - '0');
+  }
+  if (!ok || value > 0777) {
+    return "'" + std::string(text) + "' is not an octal mode (000-777)";
+  }
+  out = value;
+  return std::nullopt;
+}
+
+std::optional<std::string> normalize_base_path(std::string_view text, std::string& out) {
+  // tracd strips the slashes around --base-path and puts one in front.
+  std::string result;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = std::min(text.find('/', pos), text.size());
+    std::string_view segment = text.substr(pos, end - pos);
+    if (segment == "." || segment == "..") {
+      return "'" + std::string(text) + "' must not contain '.' or '..' segments";
+    }
+    for (char ch : segment) {
+      if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '?' || ch == '#') {
+        return "'" + std::string(text) + "' must be a plain URL path (no control characters, '?' or '#')";
+      }
+    }
+    if (!segment.empty()) result += "/" + std::string(segment);
+    pos = end + 1;
+  }
+  out = result;
+  return std::nullopt;
+}
+
+uint16_t default_port(Protocol p) {
+  switch (p) {
+    case Protocol::Http: return 80;
+    case Protocol::FastCgi: return 8000;
+    case Protocol::Scgi: return 4000;
+    case Protocol::Ajp13: return 8009;
+  }
+  return 80;
+}
+
+std::string default_host(Protocol p) {
+  // tracd binds every protocol to all interfaces. We do so only for http: a
+  // FastCGI (SCGI, AJP) peer is trusted to set REMOTE_USER, HTTPS and
+  // SCRIPT_NAME, so that port stays on loopback unless asked for.
+  return p == Protocol::Http ? "" : "127.0.0.1";
+}
+
+std::optional<std::string> check_unix_path(std::string_view path) {
+  constexpr size_t kMax = sizeof(sockaddr_un{}.sun_path) - 1;  // room for the NUL
+  if (path.empty()) return std::string("needs a value");
+  if (path.size() > kMax) {
+    return "'" + std::string(path) + "' is " + std::to_string(path.size()) +
+           " bytes long; a unix socket path may have at most " + std::to_string(kMax);
+  }
+  return std::nullopt;
+}
+
+}  // namespace gw

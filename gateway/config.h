@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocols/limits.h"
@@ -60,6 +61,9 @@ struct ServerConfig {
   bool single_env = false;
   std::vector<std::string> project_dirs;  // as given (positional args / TRAC_ENV)
   std::string env_parent_dir;             // -e / TRAC_ENV_PARENT_DIR
+  // The project source above came from TRAC_ENV / TRAC_ENV_PARENT_DIR, not
+  // from the command line: a config file's "projects" replace it.
+  bool projects_from_env = false;
   std::optional<std::string> base_path;   // --base-path for every listener
   uint32_t umask = 022;
   bool daemonize = false;
@@ -91,6 +95,18 @@ using EnvLookup = const char* (*)(const char*);
 std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLookup env, CliResult& out);
 
 // Merges a JSON config file into `config` (listeners, limits, logs, ...).
+// The command line wins, so main calls parse_cli first and this second:
+//  * "listeners" are added after the command line's listeners;
+//  * "projects" / "env_parent_dir" (with "single_env") apply only when the
+//    command line named no project, or when its projects came from the
+//    TRAC_ENV* variables (the environment ranks below the file);
+//  * every other scalar applies where `config` still holds its default
+//    (base_path unset, umask 022, empty pidfile/user/group/error_log);
+//    "daemonize" and "single_env" can only switch on. So "--umask 022"
+//    cannot override a file's "umask": the two are indistinguishable here.
+//  * "limits" always apply (the command line has no limit flags).
+// Relative paths in the file are resolved against the file's directory.
+// The file is strict: unknown keys, duplicate keys and wrong types fail.
 std::optional<ConfigError> load_config_file(const std::string& path, ServerConfig& config);
 
 // Reads DIR/project.json into a ProjectConfig.
@@ -104,5 +120,33 @@ std::optional<ConfigError> load_projects(const ServerConfig& config, std::vector
 // Final checks after everything is merged (a listener exists, ports valid,
 // single_env has exactly one project, ...).
 std::optional<ConfigError> validate(const ServerConfig& config);
+
+// The --help text (tracd style: usage, every option, the environment).
+std::string help_text();
+
+// Value parsers shared by the command line and the config file. Each returns
+// nullopt on success or the reason the value is rejected.
+//  * protocol: "http", "fcgi"; "scgi", "ajp", "https" are known names that are
+//    "not supported yet".
+std::optional<std::string> parse_protocol(std::string_view name, Protocol& out);
+//  * port: decimal digits only, 1-65535.
+std::optional<std::string> parse_port(std::string_view text, uint16_t& out);
+//  * octal mode / umask: "022", "0660", "0o22"; at most 0777.
+std::optional<std::string> parse_octal_mode(std::string_view text, uint32_t& out);
+//  * URL mount prefix: "/trac", "trac/", "//trac//" all become "/trac"; "/"
+//    becomes "" (mounted at the root). "." and ".." segments are rejected.
+std::optional<std::string> normalize_base_path(std::string_view text, std::string& out);
+
+// tracd's default port per protocol (http 80, scgi 4000, ajp 8009, fcgi 8000).
+uint16_t default_port(Protocol p);
+// Default bind address: "" (all interfaces) for http as in tracd, but
+// 127.0.0.1 for the gateway protocols, whose peers are trusted to set
+// REMOTE_USER, HTTPS and the like: such a port must never be exposed by
+// accident.
+std::string default_host(Protocol p);
+
+// Why a unix socket path cannot be used (empty, or too long for
+// sockaddr_un: 107 bytes plus the NUL on Linux), or nullopt.
+std::optional<std::string> check_unix_path(std::string_view path);
 
 }  // namespace gw

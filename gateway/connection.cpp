@@ -1,1 +1,377 @@
-// placeholder: filled in by its owner
+#include "gateway/connection.h"
+
+#include <uv.h>
+
+#include <ctime>
+
+#include "gateway/log.h"
+#include "gateway/server.h"
+#include "protocols/fastcgi_server.h"
+#include "protocols/http1_server.h"
+
+namespace gw {
+
+namespace {
+
+// Connections with no request in flight are closed after this long. Front
+// ends that keep FastCGI connections (nginx keepalive, LiteSpeed) reconnect.
+constexpr uint64_t kIdleTimeoutMs = 120'000;
+
+std::string http_date() {
+  // Formatted once a second at most: this runs for every HTTP response.
+  static thread_local time_t cached_at = 0;
+  static thread_local char cached[40];
+  time_t now = time(nullptr);
+  if (now != cached_at) {
+    struct tm tm_utc;
+    gmtime_r(&now, &tm_utc);
+    strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &tm_utc);
+    cached_at = now;
+  }
+  return cached;
+}
+
+}  // namespace
+
+std::unique_ptr<ServerCodec> make_server_codec(Protocol protocol, const Limits& limits) {
+  switch (protocol) {
+    case Protocol::FastCgi: return std::make_unique<FastCgiServerCodec>(limits);
+    case Protocol::Http: return std::make_unique<Http1ServerCodec>(limits);
+    default: return nullptr;
+  }
+}
+
+// One request in flight: the sink its backend writes the response into.
+class Connection::RequestState final : public ResponseSink {
+ public:
+  RequestState(Connection& conn, StreamId id, std::string summary)
+      : conn_(conn), id_(id), summary_(std::move(summary)) {}
+
+  void on_head(ResponseHead head) override {
+    if (finished_ || head_sent_) return;
+    head_sent_ = true;
+    if (conn_.listener_.protocol == Protocol::Http) {
+      if (!head.header("Date")) head.headers.push_back({"Date", http_date()});
+      if (!head.header("Server")) head.headers.push_back({"Server", "gatewayd"});
+    }
+    conn_.codec_->write_head(id_, head, conn_.out_);
+    conn_.flush();
+  }
+  void on_body(std::string_view data) override {
+    if (finished_ || !head_sent_) return;
+    conn_.codec_->write_body(id_, data, conn_.out_);
+    conn_.flush();
+  }
+  void on_end() override {
+    if (finished_) return;
+    finished_ = true;
+    conn_.end_request(id_, false);
+  }
+  void on_error(int status, std::string_view why) override {
+    if (finished_) return;
+    log_error(why);
+    if (!head_sent_) {
+      conn_.respond_locally(*this, status, "text/plain; charset=utf-8",
+                            std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
+      return;
+    }
+    finished_ = true;
+    conn_.end_request(id_, true);
+  }
+  bool congested() const override {
+    return conn_.stream_->queued() > conn_.server_.limits().output_high_water;
+  }
+  void on_body_drained() override { conn_.resume_reading(); }
+  void log_error(std::string_view message) override {
+    log::error(conn_.tag() + " " + summary_ + ": " + std::string(message));
+  }
+
+  Connection& conn_;
+  StreamId id_;
+  std::string summary_;  // "GET /path" for log lines
+  std::unique_ptr<Exchange> exchange_;
+  bool head_sent_ = false;
+  bool finished_ = false;   // response complete (or abandoned)
+  bool body_done_ = false;  // request body fully received
+};
+
+Connection::Connection(Server& server, const ListenerConfig& listener,
+                       std::unique_ptr<io::Stream> stream, PeerInfo peer)
+    : server_(server),
+      listener_(listener),
+      stream_(std::move(stream)),
+      codec_(make_server_codec(listener.protocol, server.limits())),
+      peer_(std::move(peer)),
+      idle_timer_(server.loop()) {
+  stream_->set_handler(this);
+}
+
+Connection::~Connection() = default;
+
+void Connection::start() {
+  stream_->read_start();
+  arm_idle_timer();
+}
+
+std::string Connection::tag() const {
+  std::string t = listener_.name;
+  t += " ";
+  t += peer_.remote_addr.empty() ? "local" : peer_.remote_addr;
+  return t;
+}
+
+void Connection::arm_idle_timer() {
+  if (closing_) return;
+  if (requests_.empty()) {
+    idle_timer_.start(kIdleTimeoutMs, [this] { close(false); });
+  } else {
+    idle_timer_.stop();
+  }
+}
+
+void Connection::on_read(std::string_view data) {
+  in_.append(data);
+  // A bounded input buffer: past the limit, stop reading until the codec
+  // consumes (the codec itself rejects a unit larger than the limit).
+  if (in_.size() >= server_.limits().input_buffer_bytes) stream_->read_stop();
+  process_input();
+}
+
+bool Connection::input_paused() const {
+  for (const auto& [id, state] : requests_) {
+    if (state->exchange_ && !state->body_done_ && state->exchange_->body_congested()) return true;
+  }
+  return false;
+}
+
+void Connection::resume_reading() {
+  if (closing_ || input_paused()) return;
+  process_input();
+  if (!closing_ && !input_eof_ && in_.size() < server_.limits().input_buffer_bytes &&
+      !input_paused()) {
+    stream_->read_start();
+  }
+}
+
+void Connection::process_input() {
+  if (in_process_) {
+    refeed_ = true;
+    return;
+  }
+  in_process_ = true;
+  do {
+    refeed_ = false;
+    while (!closing_ && !in_.empty() && !input_paused()) {
+      events_.clear();
+      FeedResult r = codec_->feed(in_, events_, out_);
+      for (auto& ev : events_) {
+        handle_event(ev);
+        if (closing_) break;
+      }
+      if (r.error) {
+        log::warn(tag() + ": protocol error: " + r.error->what);
+        flush();
+        close(true);
+        break;
+      }
+      in_.erase(0, r.consumed);
+      if (r.consumed == 0) break;
+    }
+  } while (refeed_ && !closing_);
+  in_process_ = false;
+  flush();
+  if (closing_) return;
+  if (input_paused()) {
+    stream_->read_stop();
+  } else if (!input_eof_ && in_.size() < server_.limits().input_buffer_bytes) {
+    stream_->read_start();
+  }
+}
+
+void Connection::handle_event(Event& event) {
+  if (auto* started = std::get_if<RequestStarted>(&event)) {
+    start_request(*started);
+  } else if (auto* body = std::get_if<BodyData>(&event)) {
+    auto it = requests_.find(body->stream);
+    if (it == requests_.end() || !it->second->exchange_) return;  // answered already: discard
+    it->second->exchange_->send_body(body->data);
+  } else if (auto* end = std::get_if<BodyEnd>(&event)) {
+    auto it = requests_.find(end->stream);
+    if (it == requests_.end()) return;
+    it->second->body_done_ = true;
+    if (it->second->exchange_) it->second->exchange_->finish_body();
+  } else if (auto* aborted = std::get_if<StreamAborted>(&event)) {
+    auto it = requests_.find(aborted->stream);
+    if (it == requests_.end()) return;
+    RequestState& state = *it->second;
+    if (state.exchange_) state.exchange_->cancel();
+    state.finished_ = true;
+    // FCGI_ABORT_REQUEST still gets a real END_REQUEST (FastCGI spec 5.4).
+    end_request(aborted->stream, false);
+  }
+}
+
+void Connection::start_request(RequestStarted& started) {
+  Request& req = started.request;
+  if (req.remote_addr.empty()) {
+    // HTTP carries no CGI variables: the socket tells who is talking.
+    req.remote_addr = peer_.remote_addr;
+    req.remote_port = peer_.remote_port;
+    req.server_addr = peer_.local_addr;
+    req.server_port = peer_.local_port;
+  }
+  if (req.server_name.empty()) {
+    if (const std::string* host = req.header("Host")) {
+      std::string_view h = *host;
+      size_t colon = h.rfind(':');
+      if (colon != std::string_view::npos && h.find(']', colon) == std::string_view::npos) {
+        h = h.substr(0, colon);
+      }
+      req.server_name = std::string(h);
+    }
+  }
+  auto state = std::make_unique<RequestState>(*this, started.stream, req.method + " " + req.target);
+  RequestState& st = *state;
+  requests_[started.stream] = std::move(state);
+  arm_idle_timer();
+
+  Route route = server_.route(req, listener_);
+  switch (route.kind) {
+    case RouteKind::Project: {
+      req.script_name = route.script_name;
+      req.path_info = route.path_info;
+      st.exchange_ = server_.backend(route.project).start(req, st);
+      return;
+    }
+    case RouteKind::Index:
+      respond_locally(st, 200, "text/html; charset=utf-8", server_.index_page(route.script_name));
+      return;
+    case RouteKind::Redirect:
+      respond_locally(st, 301, "text/plain; charset=utf-8", "Moved\n", {{"Location", route.location}});
+      return;
+    case RouteKind::BadRequest:
+      st.log_error(route.why);
+      respond_locally(st, 400, "text/plain; charset=utf-8", "400 Bad Request\n");
+      return;
+    case RouteKind::NotFound:
+      respond_locally(st, 404, "text/plain; charset=utf-8", "404 Not Found: " + route.why + "\n");
+      return;
+  }
+}
+
+void Connection::respond_locally(RequestState& state, int status, std::string_view content_type,
+                                 std::string body, std::vector<Header> extra) {
+  ResponseHead head;
+  head.status = status;
+  head.headers = std::move(extra);
+  head.headers.push_back({"Content-Type", std::string(content_type)});
+  head.headers.push_back({"Content-Length", std::to_string(body.size())});
+  state.on_head(std::move(head));
+  state.on_body(body);
+  state.on_end();
+}
+
+void Connection::end_request(StreamId id, bool aborted) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  bool keep;
+  if (aborted) {
+    keep = codec_->write_abort(id, out_);
+  } else {
+    keep = codec_->write_end(id, out_);
+  }
+  retire(id);
+  flush();
+  if (!keep) {
+    close(true);
+    return;
+  }
+  if (input_eof_ && requests_.empty()) {
+    close(true);
+    return;
+  }
+  arm_idle_timer();
+  // The codec may hold a pipelined request that waited for this response.
+  if (!in_.empty()) {
+    if (in_process_) {
+      refeed_ = true;
+    } else {
+      process_input();
+    }
+  }
+}
+
+void Connection::retire(StreamId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  // The exchange may be the caller on the stack (it just called on_end):
+  // free it on a later loop turn.
+  std::shared_ptr<RequestState> dying(it->second.release());
+  requests_.erase(it);
+  io::defer(server_.loop(), [dying] {});
+}
+
+void Connection::flush() {
+  if (out_.empty() || stream_->closing()) {
+    out_.clear();
+    return;
+  }
+  stream_->write(out_);
+  out_.clear();
+}
+
+void Connection::on_eof() {
+  input_eof_ = true;
+  bool waiting_for_body = false;
+  for (const auto& [id, state] : requests_) {
+    if (!state->body_done_) waiting_for_body = true;
+  }
+  // A front end closing mid-request has given up on it (FastCGI: "connection
+  // close = abort of every request on it"). One that only half-closed after
+  // sending whole requests still gets its answers.
+  if (requests_.empty() || waiting_for_body) close(false);
+}
+
+void Connection::on_error(int uv_error) {
+  if (uv_error != UV_ECONNRESET && uv_error != UV_EPIPE) {
+    log::info(tag() + ": " + io::uv_error_text(uv_error));
+  }
+  close(false);
+}
+
+void Connection::on_drain() {
+  // Iterate over a snapshot: resume_response may end a request and erase it.
+  std::vector<StreamId> ids;
+  for (const auto& [id, state] : requests_) ids.push_back(id);
+  for (StreamId id : ids) {
+    auto it = requests_.find(id);
+    if (it == requests_.end() || closing_) continue;
+    if (it->second->exchange_ && !it->second->finished_) it->second->exchange_->resume_response();
+  }
+}
+
+void Connection::close(bool flush_first) {
+  if (closing_) {
+    if (!flush_first) stream_->close(false);
+    return;
+  }
+  closing_ = true;
+  idle_timer_.stop();
+  for (auto& [id, state] : requests_) {
+    if (state->exchange_ && !state->finished_) {
+      state->finished_ = true;
+      state->exchange_->cancel();
+    }
+  }
+  stream_->close(flush_first);
+}
+
+void Connection::on_closed() {
+  // The single place a connection's life ends.
+  for (auto& [id, state] : requests_) {
+    if (state->exchange_ && !state->finished_) state->exchange_->cancel();
+  }
+  server_.release(this);
+}
+
+}  // namespace gw

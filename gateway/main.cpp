@@ -1,1 +1,177 @@
-int main() { return 0; }
+// gatewayd: one libuv loop serving FastCGI and HTTP front ends, routing
+// each request to a project's backend. See README.md for the command line.
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "gateway/cgi_mode.h"
+#include "gateway/config.h"
+#include "gateway/listener.h"
+#include "gateway/log.h"
+#include "gateway/server.h"
+
+namespace {
+
+const char* lookup_env(const char* name) { return std::getenv(name); }
+
+int fail_config(const gw::ConfigError& e) {
+  std::fprintf(stderr, "gatewayd: %s\n", e.message().c_str());
+  return 2;
+}
+
+// Detaches from the terminal: fork, new session, stdio to /dev/null. The
+// parent exits once the child is running.
+bool daemonize(const std::string& pidfile) {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) _exit(0);
+  setsid();
+  pid = fork();
+  if (pid < 0) return false;
+  if (pid > 0) _exit(0);
+  int null = open("/dev/null", O_RDWR);
+  if (null >= 0) {
+    dup2(null, 0);
+    dup2(null, 1);
+    dup2(null, 2);
+    if (null > 2) close(null);
+  }
+  if (!pidfile.empty()) {
+    FILE* f = std::fopen(pidfile.c_str(), "w");
+    if (!f) return false;
+    std::fprintf(f, "%d\n", static_cast<int>(getpid()));
+    std::fclose(f);
+  }
+  return true;
+}
+
+// After binding: give up root for the configured user and group.
+std::string drop_privileges(const std::string& user, const std::string& group) {
+  if (!group.empty()) {
+    struct group* gr = getgrnam(group.c_str());
+    gid_t gid = gr ? gr->gr_gid : static_cast<gid_t>(std::strtoul(group.c_str(), nullptr, 10));
+    if (!gr && group.find_first_not_of("0123456789") != std::string::npos) return "--group: no such group: " + group;
+    if (setgroups(0, nullptr) != 0 && geteuid() == 0) return std::string("setgroups: ") + std::strerror(errno);
+    if (setgid(gid) != 0) return std::string("setgid: ") + std::strerror(errno);
+  }
+  if (!user.empty()) {
+    struct passwd* pw = getpwnam(user.c_str());
+    if (!pw && user.find_first_not_of("0123456789") != std::string::npos) return "--user: no such user: " + user;
+    uid_t uid = pw ? pw->pw_uid : static_cast<uid_t>(std::strtoul(user.c_str(), nullptr, 10));
+    if (group.empty() && pw && setgid(pw->pw_gid) != 0) return std::string("setgid: ") + std::strerror(errno);
+    if (setuid(uid) != 0) return std::string("setuid: ") + std::strerror(errno);
+  }
+  return "";
+}
+
+struct SignalWatch {
+  uv_signal_t handle;
+  gw::Server* server;
+};
+
+void on_stop_signal(uv_signal_t* handle, int signum) {
+  auto* w = static_cast<SignalWatch*>(handle->data);
+  gw::log::info(std::string("received ") + strsignal(signum) + ", stopping");
+  w->server->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  gw::CliResult cli;
+  if (auto err = gw::parse_cli(argc, argv, lookup_env, cli)) return fail_config(*err);
+  if (cli.action == gw::CliResult::Action::Help) {
+    std::fputs(gw::help_text().c_str(), stdout);
+    return 0;
+  }
+  if (cli.action == gw::CliResult::Action::Version) {
+    std::printf("gatewayd %s\n", GATEWAYD_VERSION);
+    return 0;
+  }
+  gw::ServerConfig& config = cli.config;
+  if (!cli.config_file.empty()) {
+    if (auto err = gw::load_config_file(cli.config_file, config)) return fail_config(*err);
+  }
+
+  bool cgi_mode = false;
+  if (config.listeners.empty()) {
+    gw::ListenerConfig l;
+    if (gw::fd0_is_listening_socket()) {
+      // Spawned by a web server (lighttpd bin-path, mod_fcgid, spawn-fcgi)
+      // with the listening socket on fd 0: FastCGI, as the spec says.
+      l.protocol = gw::Protocol::FastCgi;
+      l.inherited_fd0 = true;
+    } else if (gw::cgi_environment_present()) {
+      cgi_mode = true;
+    } else {
+      // tracd's default: HTTP on port 80, all interfaces.
+      l.protocol = gw::Protocol::Http;
+      l.port = 80;
+    }
+    if (!cgi_mode) config.listeners.push_back(l);
+  }
+
+  if (auto err = gw::validate(config)) return fail_config(*err);
+  std::vector<gw::ProjectConfig> projects;
+  if (auto err = gw::load_projects(config, projects)) return fail_config(*err);
+  if (config.check_only) {
+    std::printf("gatewayd: configuration OK (%zu project%s, %zu listener%s)\n", projects.size(),
+                projects.size() == 1 ? "" : "s", config.listeners.size(),
+                config.listeners.size() == 1 ? "" : "s");
+    return 0;
+  }
+  if (!config.error_log.empty()) {
+    if (std::string e = gw::log::open_file(config.error_log); !e.empty()) {
+      std::fprintf(stderr, "gatewayd: --error-log: %s\n", e.c_str());
+      return 2;
+    }
+  }
+  if (cgi_mode) return gw::run_cgi_mode(config, projects);
+
+  if (config.daemonize && !daemonize(config.pidfile)) {
+    std::fprintf(stderr, "gatewayd: cannot daemonize: %s\n", std::strerror(errno));
+    return 1;
+  }
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    gw::Server server(&loop, config, std::move(projects));
+    if (auto err = server.start()) {
+      gw::log::error(*err);
+      std::fprintf(stderr, "gatewayd: %s\n", err->c_str());
+      return 1;
+    }
+    if (std::string e = drop_privileges(config.user, config.group); !e.empty()) {
+      gw::log::error(e);
+      return 1;
+    }
+    SignalWatch watches[3];
+    const int signals[3] = {SIGTERM, SIGINT, SIGQUIT};
+    for (int i = 0; i < 3; ++i) {
+      uv_signal_init(&loop, &watches[i].handle);
+      watches[i].handle.data = &watches[i];
+      watches[i].server = &server;
+      uv_signal_start(&watches[i].handle, on_stop_signal, signals[i]);
+      // Signal watchers alone must not keep the loop running after stop().
+      uv_unref(reinterpret_cast<uv_handle_t*>(&watches[i].handle));
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    for (auto& w : watches) uv_close(reinterpret_cast<uv_handle_t*>(&w.handle), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  gw::log::info("stopped");
+  return 0;
+}

@@ -1,1 +1,216 @@
-// placeholder: filled in by its owner
+#include "gateway/io/stream.h"
+
+#include <uv.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace gw::io {
+
+namespace {
+
+constexpr size_t kReadChunk = 64 * 1024;
+
+void free_handle(uv_handle_t* h) {
+  if (h->type == UV_TCP) {
+    delete reinterpret_cast<uv_tcp_t*>(h);
+  } else {
+    delete reinterpret_cast<uv_pipe_t*>(h);
+  }
+}
+
+void alloc_cb(uv_handle_t*, size_t, uv_buf_t* buf) {
+  // One reusable buffer per loop thread: the data is handed to the handler
+  // during the read callback and never kept by the Stream.
+  static thread_local char chunk[kReadChunk];
+  buf->base = chunk;
+  buf->len = kReadChunk;
+}
+
+}  // namespace
+
+std::string uv_error_text(int uv_error) {
+  return std::string(uv_err_name(uv_error)) + ": " + uv_strerror(uv_error);
+}
+
+struct Stream::WriteReq {
+  uv_write_t req;
+  Stream* stream;
+  std::string data;
+};
+
+Stream::Stream(uv_stream_t* handle) : handle_(handle) { handle_->data = this; }
+
+Stream::~Stream() {
+  if (handle_ == nullptr) return;  // already closed
+  if (!closing_) {
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), free_handle);
+  } else {
+    // A close is in flight: its callback frees the handle and must not call us.
+    handle_->data = nullptr;
+  }
+}
+
+int Stream::fd() const {
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<const uv_handle_t*>(handle_), &fd);
+  return fd;
+}
+
+void Stream::read_start() {
+  if (reading_ || closing_) return;
+  reading_ = true;
+  uv_read_start(handle_, alloc_cb, [](uv_stream_t* h, ssize_t n, const uv_buf_t* buf) {
+    auto* self = static_cast<Stream*>(h->data);
+    if (!self || !self->handler_) return;
+    if (n > 0) {
+      self->handler_->on_read(std::string_view(buf->base, static_cast<size_t>(n)));
+    } else if (n == UV_EOF) {
+      self->read_stop();
+      self->handler_->on_eof();
+    } else if (n < 0) {
+      self->read_stop();
+      self->handler_->on_error(static_cast<int>(n));
+    }
+  });
+}
+
+void Stream::read_stop() {
+  if (!reading_) return;
+  reading_ = false;
+  uv_read_stop(handle_);
+}
+
+void Stream::write(std::string_view data) {
+  if (closing_ || data.empty()) return;
+  if (queued_ == 0) {
+    // Fast path: most responses fit the socket buffer at once.
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
+    int n = uv_try_write(handle_, &buf, 1);
+    if (n > 0) data.remove_prefix(static_cast<size_t>(n));
+    if (data.empty()) return;
+    if (n < 0 && n != UV_EAGAIN) {
+      if (handler_) handler_->on_error(n);
+      return;
+    }
+  }
+  auto* w = new WriteReq{{}, this, std::string(data)};
+  w->req.data = w;
+  queued_ += w->data.size();
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, handle_, &buf, 1, &Stream::on_write);
+  if (rc < 0) {
+    queued_ -= w->data.size();
+    delete w;
+    if (handler_) handler_->on_error(rc);
+  }
+}
+
+void Stream::on_write(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  // The request may outlive its Stream (destroyed while writes were pending).
+  auto* self = static_cast<Stream*>(req->handle->data);
+  size_t n = w->data.size();
+  delete w;
+  if (!self) return;
+  self->queued_ -= n;
+  if (status < 0) {
+    if (status != UV_ECANCELED && self->handler_ && !self->closing_) self->handler_->on_error(status);
+    return;
+  }
+  if (self->queued_ == 0) {
+    if (self->close_after_flush_) {
+      self->finish_close();
+    } else if (self->handler_) {
+      self->handler_->on_drain();
+    }
+  }
+}
+
+void Stream::close(bool flush) {
+  if (closing_ || close_after_flush_) {
+    if (!flush && !closing_) finish_close();
+    return;
+  }
+  read_stop();
+  if (flush && queued_ > 0) {
+    close_after_flush_ = true;
+    return;
+  }
+  finish_close();
+}
+
+void Stream::finish_close() {
+  closing_ = true;
+  close_after_flush_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) {
+    auto* self = static_cast<Stream*>(h->data);
+    free_handle(h);
+    if (self) {
+      // Our handle is gone; the destructor must not touch it.
+      self->handle_ = nullptr;
+      if (self->handler_) self->handler_->on_closed();
+    }
+  });
+}
+
+namespace {
+
+struct ConnectReq {
+  uv_connect_t req;
+  uv_stream_t* handle;
+  Stream::ConnectCallback done;
+  uv_getaddrinfo_t gai;
+  uv_loop_t* loop;
+  uint16_t port;
+};
+
+void on_connect(uv_connect_t* req, int status) {
+  auto* c = static_cast<ConnectReq*>(req->data);
+  if (status < 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(c->handle), free_handle);
+    c->done(status, nullptr);
+  } else {
+    c->done(0, std::make_unique<Stream>(c->handle));
+  }
+  delete c;
+}
+
+}  // namespace
+
+int Stream::connect(uv_loop_t* loop, const Address& address, ConnectCallback done) {
+  auto* c = new ConnectReq{};
+  c->done = std::move(done);
+  c->req.data = c;
+  c->loop = loop;
+  if (address.is_unix) {
+    auto* pipe = new uv_pipe_t;
+    uv_pipe_init(loop, pipe, 0);
+    c->handle = reinterpret_cast<uv_stream_t*>(pipe);
+    uv_pipe_connect(&c->req, pipe, address.path.c_str(), on_connect);
+    return 0;
+  }
+  sockaddr_storage ss{};
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  if (uv_ip4_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in*>(&ss)) != 0 &&
+      uv_ip6_addr(address.host.c_str(), address.port, reinterpret_cast<sockaddr_in6*>(&ss)) != 0) {
+    // Names are resolved once, synchronously, when the configuration is
+    // loaded; here only numeric addresses are expected.
+    delete c;
+    return UV_EINVAL;
+  }
+  auto* tcp = new uv_tcp_t;
+  uv_tcp_init(loop, tcp);
+  uv_tcp_nodelay(tcp, 1);
+  c->handle = reinterpret_cast<uv_stream_t*>(tcp);
+  int rc = uv_tcp_connect(&c->req, tcp, sa, on_connect);
+  if (rc < 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp), free_handle);
+    delete c;
+    return rc;
+  }
+  return 0;
+}
+
+}  // namespace gw::io

@@ -1,0 +1,62 @@
+// The --help text, laid out like tracd's (optparse) so that people who know
+// tracd find every option where they expect it. Kept apart from the parser
+// so that the parser reads as code.
+#pragma once
+
+#include <string_view>
+
+namespace gw {
+
+inline constexpr std::string_view kHelpText =
+    R"(Usage: gatewayd [options] [projenv] ...
+
+Serves projects to web servers over HTTP/1.1 or FastCGI. Each projenv is a
+project directory holding a project.json; its name is the URL segment.
+
+Options:
+  --version             show program's version number and exit
+  -h, --help            show this help message and exit
+  --protocol=PROTOCOL   the server protocol: http (default) or fcgi; scgi,
+                        ajp and https are not supported yet
+  -p PORT, --port=PORT  the port number to bind to (default: 80 for http,
+                        8000 for fcgi)
+  -b HOST, --hostname=HOST
+                        the host name or IP address to bind to (default: all
+                        interfaces for http, 127.0.0.1 for fcgi)
+  --unix-socket=PATH    listen on a unix socket instead of TCP
+  --socket-mode=MODE    octal permissions of the unix socket (e.g. 0660)
+  --socket-owner=USER   owner of the unix socket (name or numeric id)
+  --socket-group=GROUP  group of the unix socket (name or numeric id)
+  -e PARENTDIR, --env-parent-dir=PARENTDIR
+                        serve every subdirectory of PARENTDIR that holds a
+                        project.json (hidden ones skipped) as a project
+  -s, --single-env      serve the one project given at the root, without a
+                        project list
+  --base-path=BASE_PATH
+                        the initial portion of the request URL's path
+  -q, --unquote         accepted for tracd compatibility; paths are always
+                        percent-decoded exactly once, so it changes nothing
+  --http10              accepted for tracd compatibility; no effect
+  --http11              accepted for tracd compatibility; no effect (HTTP/1.1
+                        with keep-alive is the default)
+  -d, --daemonize       run in the background as a daemon
+  --pidfile=PIDFILE     when daemonizing, file to which to write pid
+  --umask=MASK          when daemonizing, file mode creation mask to use, in
+                        octal notation (default 022)
+  --group=GROUP         the group to run as (name or numeric id)
+  --user=USER           the user to run as (name or numeric id)
+  --error-log=FILE      write the error log to FILE (default: stderr)
+  --config=FILE         a JSON configuration file: several listeners, limits,
+                        logs; command-line options take precedence
+  -t, --check-config    check the configuration and the projects, then exit
+
+Environment:
+  TRAC_ENV              a project directory to serve alone (as -s DIR), used
+                        when no project is given on the command line
+  TRAC_ENV_PARENT_DIR   a parent directory of projects (as -e DIR), used when
+                        no project is given and TRAC_ENV is unset
+  FCGI_WEB_SERVER_ADDRS comma-separated addresses of the web servers allowed
+                        to connect to a FastCGI listener
+)";
+
+}  // namespace gw

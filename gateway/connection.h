@@ -1,0 +1,83 @@
+// One accepted connection: its socket, its protocol codec, and the requests
+// in flight on it. It moves bytes between the socket and the codec, starts a
+// backend exchange per request, and applies backpressure both ways.
+//
+// Lifetime: owned by the Server. It ends in exactly one place: on_closed()
+// (the socket handle has closed), which hands it back to the Server to be
+// freed on a later loop turn.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dispatch/backend.h"
+#include "gateway/config.h"
+#include "gateway/io/stream.h"
+#include "gateway/io/timer.h"
+#include "protocols/codec.h"
+
+namespace gw {
+
+class Server;
+
+struct PeerInfo {
+  std::string remote_addr;
+  uint16_t remote_port = 0;
+  std::string local_addr;
+  uint16_t local_port = 0;
+};
+
+std::unique_ptr<ServerCodec> make_server_codec(Protocol protocol, const Limits& limits);
+
+class Connection final : public io::StreamHandler {
+ public:
+  Connection(Server& server, const ListenerConfig& listener, std::unique_ptr<io::Stream> stream,
+             PeerInfo peer);
+  ~Connection() override;
+
+  void start();
+  // Stops work and closes the socket (after writing what is queued if flush).
+  void close(bool flush);
+
+ private:
+  class RequestState;
+  friend class RequestState;
+
+  void on_read(std::string_view data) override;
+  void on_eof() override;
+  void on_error(int uv_error) override;
+  void on_drain() override;
+  void on_closed() override;
+
+  void process_input();
+  void handle_event(Event& event);
+  void start_request(RequestStarted& started);
+  void respond_locally(RequestState& state, int status, std::string_view content_type,
+                       std::string body, std::vector<Header> extra = {});
+  void end_request(StreamId id, bool aborted);
+  void retire(StreamId id);
+  void flush();
+  bool input_paused() const;
+  void resume_reading();
+  void arm_idle_timer();
+  std::string tag() const;
+
+  Server& server_;
+  const ListenerConfig& listener_;
+  std::unique_ptr<io::Stream> stream_;
+  std::unique_ptr<ServerCodec> codec_;
+  PeerInfo peer_;
+  io::Timer idle_timer_;
+  std::string in_;
+  std::string out_;
+  std::vector<Event> events_;
+  std::map<StreamId, std::unique_ptr<RequestState>> requests_;
+  bool closing_ = false;
+  bool input_eof_ = false;
+  bool in_process_ = false;
+  bool refeed_ = false;
+};
+
+}  // namespace gw

@@ -1,0 +1,81 @@
+// A connected byte stream (TCP or unix socket) over libuv.
+//
+// Ownership: the Stream owns its libuv handle. close() is asynchronous:
+// the handler's on_closed() is the last callback, after which the owner may
+// destroy the Stream. Destroying an open Stream closes it without further
+// callbacks. Writes are queued in full: queued() tells how many bytes wait,
+// which is what backpressure decisions read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "gateway/io/address.h"
+
+struct uv_loop_s;
+struct uv_stream_s;
+struct uv_write_s;
+
+namespace gw::io {
+
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  virtual void on_read(std::string_view data) = 0;
+  virtual void on_eof() = 0;
+  virtual void on_error(int uv_error) = 0;  // read or write failed; close follows
+  virtual void on_drain() {}                // queued() fell to zero
+  virtual void on_closed() {}               // last callback
+};
+
+class Stream {
+ public:
+  // Adopts an initialised, connected handle (uv_tcp_t or uv_pipe_t
+  // allocated with new).
+  explicit Stream(uv_stream_s* handle);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  void set_handler(StreamHandler* handler) { handler_ = handler; }
+  void read_start();
+  void read_stop();
+  bool reading() const { return reading_; }
+
+  // Queues `data` for writing (tries to write at once first).
+  void write(std::string_view data);
+  size_t queued() const { return queued_; }
+
+  // Closes the stream; with flush, after the queued bytes are written.
+  void close(bool flush);
+  bool closing() const { return closing_; }
+
+  int fd() const;
+  uv_stream_s* handle() { return handle_; }
+
+  // Connects to `address`; `done(status, stream)` gets a Stream on success
+  // (status 0) or a negative libuv error. A failed call never calls back:
+  // the return value is the error instead.
+  using ConnectCallback = std::function<void(int status, std::unique_ptr<Stream> stream)>;
+  static int connect(uv_loop_s* loop, const Address& address, ConnectCallback done);
+
+ private:
+  struct WriteReq;
+  static void on_write(uv_write_s* req, int status);
+  void finish_close();
+
+  uv_stream_s* handle_;
+  StreamHandler* handler_ = nullptr;
+  size_t queued_ = 0;
+  bool reading_ = false;
+  bool closing_ = false;
+  bool close_after_flush_ = false;
+};
+
+std::string uv_error_text(int uv_error);
+
+}  // namespace gw::io

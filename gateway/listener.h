@@ -1,0 +1,55 @@
+// One listening socket bound to one protocol: TCP (IPv4/IPv6), a unix
+// socket (mode, owner, group; a stale socket file from a dead run is
+// replaced, a live one is not), or the socket inherited on fd 0.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+
+struct uv_stream_s;
+
+namespace gw {
+
+class Server;
+
+class Listener {
+ public:
+  Listener(Server& server, ListenerConfig config);
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens. `umask` applies to the unix socket file. Returns an error text.
+  std::optional<std::string> open(uint32_t umask);
+  void close();
+  const ListenerConfig& config() const { return config_; }
+  std::string describe() const;
+
+ private:
+  std::optional<std::string> open_tcp();
+  std::optional<std::string> open_unix(uint32_t umask);
+  std::optional<std::string> open_inherited();
+  std::optional<std::string> listen();
+  static void on_connection(uv_stream_s* server, int status);
+  void accept_one();
+  bool peer_allowed(int fd) const;
+
+  Server& server_;
+  ListenerConfig config_;
+  uv_stream_s* handle_ = nullptr;
+  bool unlink_on_close_ = false;
+  // FCGI_WEB_SERVER_ADDRS: when set, TCP peers must be in it (IPv6 is an extension).
+  std::vector<in6_addr> allowed_peers_;
+  bool restrict_peers_ = false;
+};
+
+// True when fd 0 is a listening socket (how a web server that spawns us
+// hands over its socket: getpeername fails with ENOTCONN).
+bool fd0_is_listening_socket();
+
+}  // namespace gw
