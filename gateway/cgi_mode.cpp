@@ -9,6 +9,7 @@
 #include <string>
 
 #include "dispatch/router.h"
+#include "gateway/io/timer.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
 #include "protocols/cgi_params.h"
@@ -144,6 +145,7 @@ int run_cgi_mode(const ServerConfig& config, const std::vector<ProjectConfig>& p
     status = sink.failed_ ? 1 : 0;
     backends.stop();
   }
+  io::release_deferred(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return status;

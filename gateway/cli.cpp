@@ -132,8 +132,8 @@ class CliParser {
                                          int& i);
   // The value following a flag in the next argument, if there is one that
   // does not look like another option.
-  std::optional<ConfigError> next_value(const std::string& flag, int argc,
-                                        const char* const* argv, int& i, std::string& value);
+  std::optional<ConfigError> next_value(const std::string& flag, int argc, const char* const* argv,
+                                        int& i, std::string& value);
   std::optional<ConfigError> apply(const OptionSpec& spec, const std::string& flag,
                                    const std::string& value);
   std::optional<ConfigError> apply_value(const OptionSpec& spec, const std::string& flag,
@@ -232,12 +232,17 @@ std::optional<ConfigError> CliParser::apply(const OptionSpec& spec, const std::s
       c.single_env = true;
       seen_.single_flag = flag;
       return std::nullopt;
-    case Opt::Daemonize: c.daemonize = true; return std::nullopt;
-    case Opt::CheckConfig: c.check_only = true; return std::nullopt;
+    case Opt::Daemonize:
+      c.daemonize = true;
+      return std::nullopt;
+    case Opt::CheckConfig:
+      c.check_only = true;
+      return std::nullopt;
     // Paths are percent-decoded exactly once whatever the protocol, so -q
     // has nothing left to do; HTTP/1.0 clients are served as such anyway.
     case Opt::Unquote:
-    case Opt::HttpVersion: return std::nullopt;
+    case Opt::HttpVersion:
+      return std::nullopt;
     case Opt::Version:
       out_.action = CliResult::Action::Version;
       stop_ = true;
@@ -248,7 +253,8 @@ std::optional<ConfigError> CliParser::apply(const OptionSpec& spec, const std::s
       return std::nullopt;
     case Opt::NotYet:
       return ConfigError{flag, "is a tracd option gatewayd does not support yet"};
-    default: break;
+    default:
+      break;
   }
   if (value.empty() && !spec.allow_empty) return ConfigError{flag, "needs a value"};
   return apply_value(spec, flag, value);
@@ -288,8 +294,12 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
       seen_.socket_mode = mode;
       break;
     }
-    case Opt::SocketOwner: seen_.socket_owner = value; break;
-    case Opt::SocketGroup: seen_.socket_group = value; break;
+    case Opt::SocketOwner:
+      seen_.socket_owner = value;
+      break;
+    case Opt::SocketGroup:
+      seen_.socket_group = value;
+      break;
     case Opt::EnvParentDir:
       c.env_parent_dir = value;
       seen_.env_flag = flag;
@@ -300,13 +310,26 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
       c.base_path = path;
       break;
     }
-    case Opt::Umask: why = parse_octal_mode(value, c.umask); break;
-    case Opt::Pidfile: c.pidfile = value; break;
-    case Opt::User: c.user = value; break;
-    case Opt::Group: c.group = value; break;
-    case Opt::ErrorLog: c.error_log = value; break;
-    case Opt::Config: out_.config_file = value; break;
-    default: break;
+    case Opt::Umask:
+      why = parse_octal_mode(value, c.umask);
+      break;
+    case Opt::Pidfile:
+      c.pidfile = value;
+      break;
+    case Opt::User:
+      c.user = value;
+      break;
+    case Opt::Group:
+      c.group = value;
+      break;
+    case Opt::ErrorLog:
+      c.error_log = value;
+      break;
+    case Opt::Config:
+      out_.config_file = value;
+      break;
+    default:
+      break;
   }
   if (why) return ConfigError{flag, *why};
   if (spec.id == Opt::SocketMode || spec.id == Opt::SocketOwner || spec.id == Opt::SocketGroup) {
@@ -361,8 +384,10 @@ std::optional<ConfigError> CliParser::finish_listener() {
   ListenerConfig l;
   l.protocol = protocol;
   if (!seen_.unix_path.empty()) {
-    if (!seen_.port_flag.empty()) return ConfigError{seen_.port_flag, "cannot be combined with --unix-socket"};
-    if (!seen_.host_flag.empty()) return ConfigError{seen_.host_flag, "cannot be combined with --unix-socket"};
+    if (!seen_.port_flag.empty())
+      return ConfigError{seen_.port_flag, "cannot be combined with --unix-socket"};
+    if (!seen_.host_flag.empty())
+      return ConfigError{seen_.host_flag, "cannot be combined with --unix-socket"};
     l.unix_path = seen_.unix_path;
     l.socket_mode = seen_.socket_mode;
     l.socket_owner = seen_.socket_owner;
@@ -395,7 +420,9 @@ std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLooku
   }
 }
 
-std::string help_text() { return std::string(kHelpText); }
+std::string help_text() {
+  return std::string(kHelpText);
+}
 
 // --- values shared with the config file ---------------------------------
 
@@ -457,7 +484,8 @@ std::optional<std::string> normalize_base_path(std::string_view text, std::strin
     }
     for (char ch : segment) {
       if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f || ch == '?' || ch == '#') {
-        return "'" + std::string(text) + "' must be a plain URL path (no control characters, '?' or '#')";
+        return "'" + std::string(text) +
+               "' must be a plain URL path (no control characters, '?' or '#')";
       }
     }
     if (!segment.empty()) result += "/" + std::string(segment);
@@ -469,10 +497,14 @@ std::optional<std::string> normalize_base_path(std::string_view text, std::strin
 
 uint16_t default_port(Protocol p) {
   switch (p) {
-    case Protocol::Http: return 80;
-    case Protocol::FastCgi: return 8000;
-    case Protocol::Scgi: return 4000;
-    case Protocol::Ajp13: return 8009;
+    case Protocol::Http:
+      return 80;
+    case Protocol::FastCgi:
+      return 8000;
+    case Protocol::Scgi:
+      return 4000;
+    case Protocol::Ajp13:
+      return 8009;
   }
   return 80;
 }

@@ -15,6 +15,7 @@
 
 #include "gateway/cgi_mode.h"
 #include "gateway/config.h"
+#include "gateway/io/timer.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
@@ -170,6 +171,7 @@ int main(int argc, char** argv) {
     for (auto& w : watches) uv_close(reinterpret_cast<uv_handle_t*>(&w.handle), nullptr);
     uv_run(&loop, UV_RUN_DEFAULT);
   }
+  gw::io::release_deferred(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   gw::log::info("stopped");

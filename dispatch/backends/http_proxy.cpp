@@ -1,26 +1,588 @@
-// Placeholder until the proxy lands: answers 502 so that a project that
-// names an http backend fails loudly rather than silently.
 #include "dispatch/backends/http_proxy.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <variant>
+
+#include "dispatch/backends/upstream_pool.h"
+#include "gateway/io/address.h"
+#include "gateway/io/stream.h"
+#include "gateway/io/timer.h"
+#include "protocols/http1_client.h"
+#include "protocols/http1_common.h"
 
 namespace gw {
 
 namespace {
-class FailedExchange : public Exchange {
+
+// Request body bytes queued towards the upstream (or held while connecting)
+// above which the connection is asked to stop reading the client.
+constexpr size_t kBodyHighWater = 256 * 1024;
+
+// Methods whose empty body is still announced ("Content-Length: 0"): some
+// app servers answer 411 to a POST without one.
+bool method_has_body(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH";
+}
+
+bool is_numeric_host(const std::string& host) {
+  in6_addr buf;
+  return inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), &buf) == 1;
+}
+
+// Resolves a host name once, keeping the first address. Returns an error
+// text, or "" with address.host made numeric.
+std::string resolve(io::Address& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    return std::string("cannot resolve ") + address.host + ": " + gai_strerror(rc);
+  }
+  uint16_t ignored = 0;
+  io::describe_sockaddr(result->ai_addr, address.host, ignored);
+  freeaddrinfo(result);
+  return "";
+}
+
+// Every comma-separated token of the Connection fields: names of fields
+// the client meant for us only (RFC 9110 7.6.1).
+std::vector<std::string_view> connection_tokens(const Request& request) {
+  std::vector<std::string_view> tokens;
+  for (const Header& h : request.headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view token = http1::trim_ows(rest.substr(0, comma));
+      if (!token.empty()) tokens.push_back(token);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  return tokens;
+}
+
+bool named_in(const std::vector<std::string_view>& tokens, std::string_view name) {
+  return std::any_of(tokens.begin(), tokens.end(),
+                     [name](std::string_view t) { return iequals(t, name); });
+}
+
+// Fields the proxy sets itself: a client could otherwise claim any scheme,
+// host or prefix to the app.
+bool is_replaced(std::string_view name) {
+  return iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
+         iequals(name, "X-Forwarded-Prefix");
+}
+
+std::string host_from_server(const Request& request) {
+  if (request.server_name.empty()) return "";
+  std::string host = request.server_name;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  uint16_t default_port = request.https ? 443 : 80;
+  if (request.server_port != 0 && request.server_port != default_port) {
+    host += ":" + std::to_string(request.server_port);
+  }
+  return host;
+}
+
+// The Host for a request that came without one and names no server.
+std::string fallback_host(const io::Address& upstream) {
+  return upstream.is_unix ? "localhost" : upstream.to_string();
+}
+
+// Answers nothing more: for requests refused in start().
+class RefusedExchange final : public Exchange {
  public:
   void send_body(std::string_view) override {}
   void finish_body() override {}
   void cancel() override {}
 };
+
+}  // namespace
+
+std::vector<Header> upstream_request_headers(const Request& request,
+                                             std::string_view fallback_host) {
+  std::vector<std::string_view> listed = connection_tokens(request);
+  std::vector<Header> out;
+  out.reserve(request.headers.size() + 4);
+  std::string forwarded_for;
+  const std::string* host = nullptr;
+  for (const Header& h : request.headers) {
+    // "Proxy" would become HTTP_PROXY in a CGI-style app (httpoxy).
+    if (http1::is_hop_by_hop(h.name) || iequals(h.name, "Proxy") || is_replaced(h.name) ||
+        named_in(listed, h.name)) {
+      continue;
+    }
+    if (iequals(h.name, "X-Forwarded-For")) {
+      if (!forwarded_for.empty()) forwarded_for += ", ";
+      forwarded_for += h.value;
+      continue;
+    }
+    if (iequals(h.name, "Host")) {
+      if (host) continue;  // the front codecs reject a second Host; never forward two
+      host = &h.value;
+    }
+    out.push_back(h);
+  }
+  if (!host) {
+    std::string fallback = host_from_server(request);
+    out.push_back({"Host", fallback.empty() ? std::string(fallback_host) : fallback});
+  }
+  if (!request.remote_addr.empty()) {
+    if (!forwarded_for.empty()) forwarded_for += ", ";
+    forwarded_for += request.remote_addr;
+  }
+  if (!forwarded_for.empty()) out.push_back({"X-Forwarded-For", std::move(forwarded_for)});
+  out.push_back({"X-Forwarded-Proto", request.https ? "https" : "http"});
+  if (host) out.push_back({"X-Forwarded-Host", *host});
+  // The target is forwarded as the client sent it, mount prefix included; an
+  // app that builds its own URLs learns the prefix from this field.
+  if (!request.script_name.empty()) out.push_back({"X-Forwarded-Prefix", request.script_name});
+  return out;
+}
+
+// What the backend and its live exchanges share.
+struct HttpProxyShared {
+  HttpProxyShared(uv_loop_s* loop, io::Address address, const HttpProxyOptions& options,
+                  std::string upstream_name)
+      : pool(loop, std::move(address), options.keepalive),
+        name(std::move(upstream_name)),
+        connect_timeout_ms(options.connect_timeout_ms),
+        timeout_ms(options.timeout_ms) {}
+
+  UpstreamPool pool;
+  std::string name;
+  uint32_t connect_timeout_ms;
+  uint32_t timeout_ms;
+};
+
+namespace {
+
+// One proxied request. Also the handler of its upstream connection.
+//
+// Lifecycle: begin() takes a pooled connection or connects; attach() writes
+// the request head and whatever body came meanwhile; the parser's events go
+// to the sink; at the response's end the connection returns to the pool
+// (when it is clean) before sink.on_end(), so that a pipelined request
+// started from inside on_end() can reuse it. done_ marks the end of all sink
+// calls: on_end, on_error or cancel().
+//
+// Re-entrancy: every sink call and every upstream write may come back into
+// this object (a client write error cancels us from inside on_body; a write
+// error on the upstream calls on_error from inside write()). After each,
+// the code checks done_ (and the attempt number) before going on.
+class ProxyExchange final : public Exchange, public io::StreamHandler {
+ public:
+  ProxyExchange(std::shared_ptr<HttpProxyShared> shared, const Request& request, ResponseSink& sink)
+      : shared_(std::move(shared)),
+        sink_(sink),
+        method_(request.method),
+        target_(request.target),
+        headers_(upstream_request_headers(request, fallback_host(shared_->pool.address()))),
+        content_length_(request.content_length),
+        timer_(shared_->pool.loop()),
+        parser_(Limits{}, request.method) {
+    if (content_length_ == 0) body_finished_ = true;  // nothing will come
+  }
+  ~ProxyExchange() override { release(); }
+
+  void begin() {
+    if (!encode_head(content_length_)) {
+      finish_with_error(400, "cannot forward \"" + method_ + " " + target_ +
+                                 "\" to an HTTP/1.1 upstream: invalid method or target");
+      return;
+    }
+    if (std::unique_ptr<io::Stream> idle = shared_->pool.take()) {
+      attach(std::move(idle), true);
+      return;
+    }
+    connect();
+  }
+
+  void send_body(std::string_view data) override {
+    if (done_ || body_finished_) return;
+    if (content_length_ && data.size() > *content_length_ - body_bytes_) {
+      // The front codecs never let this happen; were it to, the extra bytes
+      // would be read by the upstream as a second request.
+      data = data.substr(0, *content_length_ - body_bytes_);
+      body_broken_ = true;
+    }
+    body_bytes_ += data.size();
+    if (data.empty()) return;
+    if (!upstream_) {
+      pending_.append(data);  // bounded: body_congested() pauses the client
+    } else {
+      std::string out;
+      http1::encode_body_chunk(out, data, chunked_);
+      body_written_ = true;
+      if (!write_upstream(out)) return;
+      arm_timer(true);
+    }
+    if (body_congested()) owe_drained_ = true;
+  }
+
+  void finish_body() override {
+    if (done_ || body_finished_) return;
+    body_finished_ = true;
+    if (content_length_ && body_bytes_ < *content_length_) body_broken_ = true;
+    if (!upstream_) return;
+    std::string out;
+    http1::encode_body_end(out, chunked_);
+    if (!out.empty() && !write_upstream(out)) return;
+    arm_timer(true);
+  }
+
+  bool body_congested() const override {
+    if (done_) return false;
+    return upstream_ ? upstream_->queued() >= kBodyHighWater : pending_.size() >= kBodyHighWater;
+  }
+
+  void resume_response() override {
+    if (done_ || !paused_ || sink_.congested()) return;
+    paused_ = false;
+    process_input();
+    if (done_ || paused_ || !upstream_) return;
+    if (!upstream_eof_) upstream_->read_start();
+    arm_timer(true);
+  }
+
+  void cancel() override {
+    done_ = true;
+    release();
+  }
+
+  // ---- the upstream connection ----
+
+  void on_read(std::string_view data) override {
+    if (done_) return;
+    arm_timer(true);
+    // Parsed events hold views into in_: while some wait (reads are stopped
+    // then, so this is only a safeguard) new bytes go aside.
+    (next_event_ < events_.size() ? held_ : in_).append(data);
+    process_input();
+  }
+
+  void on_eof() override {
+    if (done_ || upstream_eof_) return;
+    upstream_eof_ = true;
+    std::vector<http1::ClientEvent> events;
+    if (std::optional<CodecError> e = parser_.finish_eof(events)) {
+      upstream_failed(response_started_ ? who() + ": closed the connection mid-response: " + e->what
+                                        : who() + ": closed the connection before responding");
+      return;
+    }
+    // A close-delimited body ended: deliver the end (its connection is spent).
+    keep_alive_ = false;
+    for (auto& ev : events) events_.push_back(std::move(ev));
+    process_input();
+  }
+
+  void on_error(int uv_error) override {
+    if (done_) return;
+    upstream_failed(who() + (response_started_ ? ": mid-response: " : ": ") +
+                    io::uv_error_text(uv_error));
+  }
+
+  void on_drain() override {
+    if (done_) return;
+    arm_timer(true);
+    if (owe_drained_) {
+      owe_drained_ = false;
+      sink_.on_body_drained();
+    }
+  }
+
+ private:
+  std::string who() const { return "upstream " + shared_->name; }
+
+  bool encode_head(std::optional<uint64_t> length) {
+    head_.clear();
+    bool has_body = !length || *length > 0 || method_has_body(method_);
+    chunked_ = !length;
+    return http1::encode_request_head(head_, method_, target_, headers_, length, has_body);
+  }
+
+  void connect() {
+    timer_.start(shared_->connect_timeout_ms, [this] {
+      finish_with_error(504, who() + ": connect: timed out after " +
+                                 std::to_string(shared_->connect_timeout_ms) + " ms");
+    });
+    // `this` is safe in the callback: release() cancels the connect first.
+    int rc = io::Stream::connect(
+        shared_->pool.loop(), shared_->pool.address(),
+        [this](int status, std::unique_ptr<io::Stream> stream) {
+          on_connected(status, std::move(stream));
+        },
+        connecting_);
+    if (rc < 0) {
+      connecting_.reset();
+      finish_with_error(502, who() + ": connect: " + io::uv_error_text(rc));
+    }
+  }
+
+  void on_connected(int status, std::unique_ptr<io::Stream> stream) {
+    connecting_.reset();
+    timer_.stop();
+    if (status < 0) {
+      finish_with_error(502, who() + ": connect: " + io::uv_error_text(status));
+      return;
+    }
+    attach(std::move(stream), false);
+  }
+
+  // Writes the head, then the body that came while there was no connection.
+  void attach(std::unique_ptr<io::Stream> stream, bool reused) {
+    upstream_ = std::move(stream);
+    upstream_->set_handler(this);
+    reused_ = reused;
+    ++attempt_;
+    // A body of unknown length that is complete already has a length now.
+    if (!content_length_ && body_finished_) encode_head(body_bytes_);
+    std::string out = head_;
+    if (!pending_.empty()) {
+      http1::encode_body_chunk(out, pending_, chunked_);
+      body_written_ = true;
+      pending_ = std::string();
+    }
+    if (body_finished_) http1::encode_body_end(out, chunked_);
+    upstream_->read_start();
+    if (!write_upstream(out)) return;
+    arm_timer(true);
+    if (owe_drained_ && !body_congested()) {
+      owe_drained_ = false;
+      sink_.on_body_drained();
+    }
+  }
+
+  // False when the write failed and ended this attempt (or everything).
+  bool write_upstream(std::string_view bytes) {
+    uint32_t attempt = attempt_;
+    upstream_->write(bytes);
+    return !done_ && attempt == attempt_ && upstream_;
+  }
+
+  // Feeds the parser and hands its events to the sink, pausing (reads
+  // stopped, events kept) while the sink is congested.
+  void process_input() {
+    while (!done_) {
+      while (next_event_ < events_.size()) {
+        if (sink_.congested()) {
+          pause();
+          return;
+        }
+        deliver(events_[next_event_++]);
+        if (done_) return;
+      }
+      in_.erase(0, consumed_);
+      consumed_ = 0;
+      events_.clear();
+      next_event_ = 0;
+      if (!held_.empty()) {
+        in_ += held_;
+        held_.clear();
+      }
+      if (in_.empty()) return;
+      FeedResult r = parser_.feed(in_, events_);
+      if (r.error) {
+        finish_with_error(502, who() + ": malformed response: " + r.error->what);
+        return;
+      }
+      consumed_ = r.consumed;
+      if (r.consumed == 0 && events_.empty()) return;  // a partial head: wait for more
+    }
+  }
+
+  void deliver(http1::ClientEvent& event) {
+    if (auto* started = std::get_if<http1::ResponseStarted>(&event)) {
+      response_started_ = true;
+      keep_alive_ = started->keep_alive;
+      std::erase_if(started->head.headers,
+                    [](const Header& h) { return http1::is_hop_by_hop(h.name); });
+      sink_.on_head(std::move(started->head));
+    } else if (auto* body = std::get_if<http1::ResponseBody>(&event)) {
+      sink_.on_body(body->data);
+    } else {
+      complete();
+    }
+  }
+
+  void pause() {
+    paused_ = true;
+    if (upstream_) upstream_->read_stop();
+    arm_timer(false);
+  }
+
+  void complete() {
+    // Only a connection in a known, clean state goes back: the whole
+    // request written, the whole response read and nothing after it.
+    bool extra = in_.size() > consumed_ || !held_.empty();
+    bool reusable = keep_alive_ && !upstream_eof_ && body_finished_ && !body_broken_ && !extra &&
+                    upstream_ && upstream_->queued() == 0;
+    done_ = true;
+    timer_.stop();
+    std::unique_ptr<io::Stream> stream = std::move(upstream_);
+    if (reusable) {
+      stream->set_handler(nullptr);
+      shared_->pool.give_back(std::move(stream));
+    }
+    stream.reset();  // closes it unless pooled (safe inside its own callback)
+    sink_.on_end();
+  }
+
+  // The connection failed. A reused one that failed before any answer, with
+  // no body byte sent, most likely met the upstream's keep-alive timeout:
+  // the request never reached the app and goes again on a new connection.
+  void upstream_failed(std::string why) {
+    if (false && reused_ && !retried_ && !parser_.received_any() && !body_written_ && !response_started_) {
+      retried_ = true;
+      reused_ = false;
+      ++attempt_;
+      timer_.stop();
+      timer_armed_ = false;
+      upstream_.reset();
+      upstream_eof_ = false;
+      parser_.reset(method_);
+      in_.clear();
+      held_.clear();
+      events_.clear();
+      next_event_ = consumed_ = 0;
+      connect();
+      return;
+    }
+    finish_with_error(502, std::move(why));
+  }
+
+  // Runs while we wait for the upstream; restarted on progress either way.
+  void arm_timer(bool progress) {
+    if (done_ || !upstream_) return;
+    if (paused_) {
+      // The client is the slow side: its connection's timeouts apply.
+      timer_.stop();
+      timer_armed_ = false;
+      return;
+    }
+    if (timer_armed_ && !progress) return;
+    timer_armed_ = true;
+    timer_.start(shared_->timeout_ms, [this] { on_timeout(); });
+  }
+
+  void on_timeout() {
+    timer_armed_ = false;
+    if (done_ || !upstream_) return;
+    std::string ms = std::to_string(shared_->timeout_ms) + " ms";
+    if (response_started_) {
+      finish_with_error(504, who() + ": response stalled: nothing for " + ms);
+    } else if (!body_finished_ && upstream_->queued() == 0) {
+      finish_with_error(408, "request body: nothing from the client for " + ms);
+    } else {
+      finish_with_error(504, who() + ": no response within " + ms);
+    }
+  }
+
+  void finish_with_error(int status, std::string why) {
+    if (done_) return;
+    done_ = true;
+    release();
+    sink_.on_error(status, why);
+  }
+
+  // Stops everything; an upstream connection still held is in an unknown
+  // state and is closed, never pooled.
+  void release() {
+    timer_.stop();
+    timer_armed_ = false;
+    if (connecting_) {
+      connecting_->cancel();
+      connecting_.reset();
+    }
+    upstream_.reset();
+  }
+
+  std::shared_ptr<HttpProxyShared> shared_;
+  ResponseSink& sink_;
+
+  // The request, kept to write its head once a connection is up (and again
+  // on a retry).
+  std::string method_;
+  std::string target_;
+  std::vector<Header> headers_;
+  std::optional<uint64_t> content_length_;
+  std::string head_;
+  bool chunked_ = false;
+
+  std::unique_ptr<io::Stream> upstream_;
+  std::shared_ptr<io::Stream::PendingConnect> connecting_;
+  io::Timer timer_;
+  bool timer_armed_ = false;
+  uint32_t attempt_ = 0;  // changes whenever upstream_ does
+  bool reused_ = false;
+  bool retried_ = false;
+  bool upstream_eof_ = false;
+
+  // Request body.
+  std::string pending_;  // arrived before the connection
+  uint64_t body_bytes_ = 0;
+  bool body_finished_ = false;
+  bool body_written_ = false;  // some body byte went to the current connection
+  bool body_broken_ = false;   // longer or shorter than its Content-Length
+  bool owe_drained_ = false;   // body_congested() was true: on_body_drained() is due
+
+  // Response.
+  Http1ResponseParser parser_;
+  std::string in_;    // upstream bytes; the parser consumed in_[0, consumed_)
+  std::string held_;  // bytes read while events_ still pointed into in_
+  std::vector<http1::ClientEvent> events_;
+  size_t next_event_ = 0;
+  size_t consumed_ = 0;
+  bool response_started_ = false;
+  bool keep_alive_ = false;
+  bool paused_ = false;
+  bool done_ = false;
+};
+
 }  // namespace
 
 HttpProxyBackend::HttpProxyBackend(uv_loop_s* loop, HttpProxyOptions options)
-    : loop_(loop), options_(std::move(options)) {}
-HttpProxyBackend::~HttpProxyBackend() = default;
+    : loop_(loop), options_(std::move(options)), name_(options_.upstream) {
+  std::optional<io::Address> address = io::parse_address(options_.upstream);
+  if (!address) {
+    setup_error_ = "upstream \"" + options_.upstream + "\": not an address (host:port, " +
+                   "[v6]:port or unix:/path)";
+    return;
+  }
+  if (!address->is_unix && !is_numeric_host(address->host)) {
+    if (std::string e = resolve(*address); !e.empty()) {
+      setup_error_ = "upstream " + options_.upstream + ": " + e;
+      return;
+    }
+    name_ += " (" + address->to_string() + ")";
+  }
+  shared_ = std::make_shared<HttpProxyShared>(loop_, std::move(*address), options_, name_);
+}
 
-std::unique_ptr<Exchange> HttpProxyBackend::start(const Request&, ResponseSink& sink) {
-  (void)loop_;
-  sink.on_error(502, "http backend not available yet");
-  return std::make_unique<FailedExchange>();
+HttpProxyBackend::~HttpProxyBackend() {
+  if (shared_) shared_->pool.shutdown();
+}
+
+size_t HttpProxyBackend::idle_connections() const {
+  return shared_ ? shared_->pool.idle_count() : 0;
+}
+
+std::unique_ptr<Exchange> HttpProxyBackend::start(const Request& request, ResponseSink& sink) {
+  if (!shared_) {
+    sink.on_error(502, setup_error_);
+    return std::make_unique<RefusedExchange>();
+  }
+  auto exchange = std::make_unique<ProxyExchange>(shared_, request, sink);
+  exchange->begin();
+  return exchange;
 }
 
 }  // namespace gw

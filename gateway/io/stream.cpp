@@ -164,10 +164,22 @@ struct ConnectReq {
   uv_getaddrinfo_t gai;
   uv_loop_t* loop;
   uint16_t port;
+  std::shared_ptr<Stream::PendingConnect> pending;
 };
 
-void on_connect(uv_connect_t* req, int status) {
+}  // namespace
+
+void Stream::on_connect(uv_connect_t* req, int status) {
   auto* c = static_cast<ConnectReq*>(req->data);
+  if (c->pending) {
+    // The starter and this request share the PendingConnect: after a
+    // cancel() the handle is closed already and nobody is told.
+    if (c->pending->cancelled_) {
+      delete c;
+      return;
+    }
+    c->pending->handle_ = nullptr;
+  }
   if (status < 0) {
     uv_close(reinterpret_cast<uv_handle_t*>(c->handle), free_handle);
     c->done(status, nullptr);
@@ -177,17 +189,38 @@ void on_connect(uv_connect_t* req, int status) {
   delete c;
 }
 
-}  // namespace
-
 int Stream::connect(uv_loop_t* loop, const Address& address, ConnectCallback done) {
+  std::shared_ptr<PendingConnect> none;
+  return start_connect(loop, address, std::move(done), none);
+}
+
+int Stream::connect(uv_loop_t* loop, const Address& address, ConnectCallback done,
+                    std::shared_ptr<PendingConnect>& pending) {
+  pending = std::make_shared<PendingConnect>();
+  return start_connect(loop, address, std::move(done), pending);
+}
+
+void Stream::PendingConnect::cancel() {
+  if (handle_ == nullptr || cancelled_) return;
+  cancelled_ = true;
+  // The connect request completes with UV_ECANCELED before the close
+  // callback; on_connect sees cancelled_ and only frees itself.
+  uv_close(reinterpret_cast<uv_handle_t*>(handle_), free_handle);
+  handle_ = nullptr;
+}
+
+int Stream::start_connect(uv_loop_t* loop, const Address& address, ConnectCallback done,
+                          const std::shared_ptr<PendingConnect>& pending) {
   auto* c = new ConnectReq{};
   c->done = std::move(done);
   c->req.data = c;
   c->loop = loop;
+  c->pending = pending;
   if (address.is_unix) {
     auto* pipe = new uv_pipe_t;
     uv_pipe_init(loop, pipe, 0);
     c->handle = reinterpret_cast<uv_stream_t*>(pipe);
+    if (pending) pending->handle_ = c->handle;
     uv_pipe_connect(&c->req, pipe, address.path.c_str(), on_connect);
     return 0;
   }
@@ -210,6 +243,7 @@ int Stream::connect(uv_loop_t* loop, const Address& address, ConnectCallback don
     delete c;
     return rc;
   }
+  if (pending) pending->handle_ = c->handle;
   return 0;
 }
 

@@ -19,6 +19,7 @@
 struct uv_loop_s;
 struct uv_stream_s;
 struct uv_write_s;
+struct uv_connect_s;
 
 namespace gw::io {
 
@@ -63,9 +64,28 @@ class Stream {
   using ConnectCallback = std::function<void(int status, std::unique_ptr<Stream> stream)>;
   static int connect(uv_loop_s* loop, const Address& address, ConnectCallback done);
 
+  // A connect its starter may abandon (a connect timeout, a request that went
+  // away): cancel() closes the socket at once and `done` is never called, so
+  // nothing waits minutes for a SYN that gets no answer. No-op once `done`
+  // ran. Dropping the handle without cancel() lets the connect complete.
+  class PendingConnect {
+   public:
+    void cancel();
+
+   private:
+    friend class Stream;
+    uv_stream_s* handle_ = nullptr;  // null once completed or cancelled
+    bool cancelled_ = false;
+  };
+  static int connect(uv_loop_s* loop, const Address& address, ConnectCallback done,
+                     std::shared_ptr<PendingConnect>& pending);
+
  private:
   struct WriteReq;
   static void on_write(uv_write_s* req, int status);
+  static void on_connect(uv_connect_s* req, int status);
+  static int start_connect(uv_loop_s* loop, const Address& address, ConnectCallback done,
+                           const std::shared_ptr<PendingConnect>& pending);
   void finish_close();
 
   uv_stream_s* handle_;

@@ -67,4 +67,13 @@ void defer(uv_loop_t* loop, std::function<void()> fn) {
   uv_idle_start(&d->idle, run_deferred);
 }
 
+void release_deferred(uv_loop_t* loop) {
+  auto* d = static_cast<Deferred*>(loop->data);
+  if (!d) return;
+  while (!d->queue.empty()) run_deferred(&d->idle);
+  loop->data = nullptr;
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->idle),
+           [](uv_handle_t* h) { delete static_cast<Deferred*>(h->data); });
+}
+
 }  // namespace gw::io

@@ -31,4 +31,8 @@ class Timer {
 // just called its sink, a Connection whose handle just closed).
 void defer(uv_loop_s* loop, std::function<void()> fn);
 
+// Runs what is still deferred and frees the loop's deferred-work handle;
+// call before the last uv_run when shutting the loop down.
+void release_deferred(uv_loop_s* loop);
+
 }  // namespace gw::io
