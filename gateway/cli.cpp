@@ -381,6 +381,7 @@ std::optional<ConfigError> CliParser::finish_projects(EnvLookup env) {
 
 std::optional<ConfigError> CliParser::finish_listener() {
   const Protocol protocol = seen_.protocol.value_or(Protocol::Http);
+  out_.address_given = seen_.port || seen_.host || !seen_.unix_path.empty();
   ListenerConfig l;
   l.protocol = protocol;
   if (!seen_.unix_path.empty()) {

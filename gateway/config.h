@@ -87,6 +87,10 @@ struct CliResult {
   ServerConfig config;
   std::string config_file;  // --config FILE, merged by load_config_file
   bool protocol_given = false;
+  // --port, --hostname or --unix-socket was given. Without one, a listening
+  // socket inherited on fd 0 wins over the default TCP address of --protocol
+  // (a web server may spawn "gatewayd --protocol=fcgi" with its socket on fd 0).
+  bool address_given = false;
 };
 
 // Parses argv (tracd-compatible; see README). `env` supplies TRAC_ENV and

@@ -105,6 +105,13 @@ int main(int argc, char** argv) {
   }
 
   bool cgi_mode = false;
+  if (cli.protocol_given && !cli.address_given && config.listeners.size() == 1 &&
+      gw::fd0_is_listening_socket()) {
+    // Spawned with the socket on fd 0 and only a --protocol: serve fd 0.
+    config.listeners[0].inherited_fd0 = true;
+    config.listeners[0].host.clear();
+    config.listeners[0].port = 0;
+  }
   if (config.listeners.empty()) {
     gw::ListenerConfig l;
     if (gw::fd0_is_listening_socket()) {

@@ -8,8 +8,9 @@
 //  * The name is an RFC 9110 token with no space before ':'; leading and
 //    trailing spaces/tabs of the value are dropped.
 //  * As the very first line only, an HTTP status line ("HTTP/1.1 200 OK", or
-//    "HTTP/1.0 404") as nph scripts send and nginx tolerates: it sets the
-//    status like a Status header would. Later status lines are malformed.
+//    "HTTP/1.0 404"), as nph scripts and some SCGI/FastCGI backends send
+//    although RFC 3875 has no place for it: it sets the status like a
+//    Status header would. Later status lines are malformed.
 //
 // Rejected, with a 502 error (a backend that sends these is broken or
 // hostile; forwarding them could split or smuggle a response). Field lines

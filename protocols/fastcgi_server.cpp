@@ -91,7 +91,7 @@ std::optional<CodecError> FastCgiServerCodec::on_header() {
                           " (only 1 is supported)");
   }
   content_left_ = record_.content_length;
-  padding_left_ = 0;
+  padding_left_ = record_.padding_length;
   sink_ = Sink::Skip;
   action_ = Action::None;
   record_buf_.clear();

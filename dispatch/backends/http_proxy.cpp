@@ -440,7 +440,7 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
   // no body byte sent, most likely met the upstream's keep-alive timeout:
   // the request never reached the app and goes again on a new connection.
   void upstream_failed(std::string why) {
-    if (false && reused_ && !retried_ && !parser_.received_any() && !body_written_ && !response_started_) {
+    if (reused_ && !retried_ && !parser_.received_any() && !body_written_ && !response_started_) {
       retried_ = true;
       reused_ = false;
       ++attempt_;

@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import support  # noqa: E402
@@ -199,12 +200,17 @@ class Runner:
 
 
 def load_suites():
+    """Every suite of every test_*.py; a module that fails to load becomes
+    one FAIL line instead of ending the run."""
     here = os.path.dirname(os.path.abspath(__file__))
-    suites = []
+    suites, broken = [], []
     for path in sorted(glob.glob(os.path.join(here, "test_*.py"))):
-        module = importlib.import_module(os.path.splitext(os.path.basename(path))[0])
-        suites += module.suites()
-    return suites
+        name = os.path.splitext(os.path.basename(path))[0]
+        try:
+            suites += importlib.import_module(name).suites()
+        except Exception as e:  # noqa: BLE001 - reported as a failing test
+            broken.append((name, f"{type(e).__name__}: {e}", traceback.format_exc().splitlines()[-4:]))
+    return suites, broken
 
 
 def main(argv):
@@ -213,7 +219,7 @@ def main(argv):
     patterns = [a for a in argv if not a.startswith("--")]
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGTERM, _on_term)
-    suites = load_suites()
+    suites, broken = load_suites()
     if listing:
         for s in suites:
             for n, _, _ in s.cases:
@@ -222,6 +228,8 @@ def main(argv):
         return 0
     runner = Runner(patterns, keep)
     print(f"# integration: gatewayd = {support.gatewayd_binary()}", file=sys.stderr, flush=True)
+    for name, reason, details in broken:
+        runner.report("FAIL", f"{name}/load", reason, details)
     try:
         for suite in suites:
             runner.run_suite(suite)

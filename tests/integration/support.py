@@ -96,26 +96,42 @@ class Proc:
     def pid(self):
         return self.popen.pid
 
+    # The leader is reaped only at the very end of stop(): while it is an
+    # unreaped zombie its pid, and so the process group id we signal, cannot
+    # be reused by an unrelated process.
+
+    def _exit_status(self):
+        """None while running; else the status as Popen reports it (negative:
+        killed by that signal), without reaping."""
+        if self.popen.returncode is not None:
+            return self.popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self.popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return self.popen.poll()
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
     def alive(self):
-        return self.popen.poll() is None
+        return self._exit_status() is None
 
     def returncode(self):
-        return self.popen.poll()
+        return self._exit_status()
 
     def stop(self, timeout=5.0):
         """SIGTERM to the group, then SIGKILL after `timeout`; always reaps.
         Sets stopped_by: "exited" (was already gone), "term" or "kill"."""
-        if self.popen.poll() is None:
+        if self.alive():
             _signal_group(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-                self.stopped_by = "term"
-            except subprocess.TimeoutExpired:
-                self.stopped_by = "kill"
+            deadline = time.monotonic() + timeout
+            while self.alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.stopped_by = "kill" if self.alive() else "term"
         elif not hasattr(self, "stopped_by"):
             self.stopped_by = "exited"
         # Children the server spawned (lighttpd bin-path, mod_fcgid) stay in
-        # the group even after the leader exits: make sure they are gone.
+        # the group after the leader exits: make sure they are gone too.
         _signal_group(self.popen.pid, signal.SIGKILL)
         try:
             self.popen.wait(timeout)

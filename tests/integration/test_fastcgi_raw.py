@@ -164,6 +164,7 @@ def case_keep_conn(ctx):
                 raise TestFailure(f"request {i} with FCGI_KEEP_CONN: {type(e).__name__}: {e}")
             check(j.get("path_info") == f"/keep{i}", f"request {i}: path_info {j.get('path_info')!r}")
         # Still open: nothing more arrives, and no EOF, for a moment.
+        check(not c.buf, f"unexpected bytes after END_REQUEST: {bytes(c.buf[:40])!r}")
         c.sock.settimeout(0.3)
         try:
             extra = c.sock.recv(1)

@@ -109,6 +109,8 @@ const std::vector<Valid>& valid_responses() {
        "start 200 OK close\n  Content-Length: 5\nend\n"},
       {"HTTP/1.0 304 Not Modified\r\nConnection: keep-alive\r\n\r\n", "GET",
        "start 304 Not Modified keep\nend\n"},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-length: 3, 3\r\n\r\nabc", "GET",
+       "start 200 OK keep\n  Content-Length: 3\nbody abc\nend\n"},
       {"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET",
        "start 404  keep\n  Content-Length: 0\nend\n"},
   };

@@ -249,10 +249,10 @@ class Loop {
   ~Loop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
     gw::io::release_deferred(&loop_);
-    auto deadline = Clock::now() + std::chrono::seconds(2);
+    // Closing handles takes a loop turn or two; anything still alive after
+    // that (a pending connect, a forgotten stream) is a leak.
+    auto deadline = Clock::now() + std::chrono::milliseconds(200);
     while (uv_loop_alive(&loop_) && Clock::now() < deadline) uv_run(&loop_, UV_RUN_NOWAIT);
-    // Every handle the proxy opened must be closed by now: a pending connect
-    // or a forgotten stream would keep the loop alive.
     int rc = uv_loop_close(&loop_);
     CHECK(rc == 0);
     if (rc != 0) {
@@ -298,6 +298,9 @@ class FakeSink : public gw::ResponseSink {
   bool congested_now = false;
   bool congest_after_each_piece = false;
   int drained = 0;
+  bool cancelled = false;  // set by a test that cancelled the exchange
+  std::function<void()> after_body;
+  std::function<void()> after_end;
 
   void on_head(ResponseHead h) override {
     CHECK_FALSE(finished());
@@ -310,10 +313,12 @@ class FakeSink : public gw::ResponseSink {
     CHECK_FALSE(congested_now);
     body += data;
     if (congest_after_each_piece) congested_now = true;
+    if (after_body) after_body();
   }
   void on_end() override {
     CHECK_FALSE(finished());
     ended = true;
+    if (after_end) after_end();
   }
   void on_error(int status, std::string_view w) override {
     CHECK_FALSE(finished());
@@ -324,7 +329,7 @@ class FakeSink : public gw::ResponseSink {
   void on_body_drained() override { ++drained; }
   void log_error(std::string_view) override {}
 
-  bool finished() const { return ended || error_status.has_value(); }
+  bool finished() const { return cancelled || ended || error_status.has_value(); }
   std::string header(std::string_view name) const {
     const std::string* v = head ? head->header(name) : nullptr;
     return v ? *v : "(none)";
@@ -626,6 +631,36 @@ TEST_CASE("http proxy: a connection the upstream will close is not pooled") {
   CHECK(app.accepts() == 2);
 }
 
+TEST_CASE("http proxy: bytes after the response make the connection unusable") {
+  Loop loop;
+  bool same_read = false;
+  SUBCASE("in the same read") { same_read = true; }
+  SUBCASE("while idle") { same_read = false; }
+  App app([&app, same_read](AppConn& c, int) {
+    app.requests.push_back(c.read_request());
+    if (same_read) {
+      c.send(std::string(kHello) + "HTTP/1.1 200 OK\r\n");
+    } else {
+      c.send(kHello);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      c.send("HTTP/1.1 200 OK\r\n");
+    }
+    c.wait_closed();
+  });
+  HttpProxyBackend backend(loop.get(), options_for(app));
+  FakeSink sink;
+  fetch(loop, backend, sink, make_request("GET", "/"));
+  CHECK(sink.ended);
+  CHECK(sink.body == "hello");
+  if (same_read) {
+    CHECK(backend.idle_connections() == 0);
+  } else {
+    CHECK(backend.idle_connections() == 1);
+    // Well before the app gives up waiting and closes (kAppTimeoutMs).
+    CHECK(loop.run_until([&] { return backend.idle_connections() == 0; }, 1000));
+  }
+}
+
 TEST_CASE("http proxy: an idle connection the upstream closed is dropped") {
   Loop loop;
   App app([&app](AppConn& c, int) {
@@ -843,6 +878,50 @@ TEST_CASE("http proxy: cancel mid-response closes the upstream") {
   loop.run_for(200);  // past the timeout: still nothing for the sink
   CHECK_FALSE(sink.finished());
   CHECK(backend.idle_connections() == 0);
+}
+
+TEST_CASE("http proxy: cancel from inside the sink") {
+  Loop loop;
+  App app([&app](AppConn& c, int) {
+    app.requests.push_back(c.read_request());
+    // Several chunks in one write: they reach the proxy in one read.
+    c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n");
+    if (c.wait_closed()) app.set_flag(1);
+  });
+  HttpProxyBackend backend(loop.get(), options_for(app));
+  FakeSink sink;
+  auto ex = backend.start(make_request("GET", "/"), sink);
+  ex->finish_body();
+  sink.after_body = [&] {
+    ex->cancel();
+    sink.cancelled = true;  // FakeSink now fails on any further call
+  };
+  REQUIRE(loop.run_until([&] { return app.flag(1); }));
+  CHECK(sink.body == "a");
+  CHECK_FALSE(sink.ended);
+  CHECK(backend.idle_connections() == 0);
+}
+
+TEST_CASE("http proxy: a request started from inside on_end reuses the connection") {
+  // A pipelined request begins while the previous exchange is still on the
+  // stack in on_end(): the connection must be back in the pool by then.
+  Loop loop;
+  App served(serve_hello(served));
+  HttpProxyBackend backend(loop.get(), options_for(served));
+  FakeSink first, second;
+  std::unique_ptr<gw::Exchange> next;
+  first.after_end = [&] {
+    next = backend.start(make_request("GET", "/2"), second);
+    next->finish_body();
+  };
+  auto ex = backend.start(make_request("GET", "/1"), first);
+  ex->finish_body();
+  REQUIRE(loop.run_until([&] { return second.finished(); }));
+  CHECK(first.ended);
+  CHECK(second.ended);
+  CHECK(second.body == "hello");
+  CHECK(served.accepts() == 1);
 }
 
 TEST_CASE("http proxy: cancel while connecting") {
