@@ -101,6 +101,7 @@ int run_cgi_mode(const ServerConfig& config, const std::vector<ProjectConfig>& p
 
   uv_loop_t loop;
   uv_loop_init(&loop);
+  loop.data = nullptr;  // io::defer keeps its state here
   int status = 0;
   {
     // No listeners: the Server only builds the projects' backends.

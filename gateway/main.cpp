@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
 
   uv_loop_t loop;
   uv_loop_init(&loop);
+  loop.data = nullptr;  // io::defer keeps its state here
   {
     gw::Server server(&loop, config, std::move(projects));
     if (auto err = server.start()) {

@@ -200,7 +200,16 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
       return;
     }
     if (std::unique_ptr<io::Stream> idle = shared_->pool.take()) {
-      attach(std::move(idle), true);
+      if (content_length_) {
+        attach(std::move(idle), true);
+        return;
+      }
+      // The length is unknown, but the body (often just its end, from a
+      // FastCGI front) tends to arrive in the same read as the request. A
+      // loop turn later it is likely complete and goes with a length rather
+      // than chunked, which some app servers refuse on a GET.
+      parked_ = std::move(idle);
+      timer_.start(0, [this] { attach(std::move(parked_), true); });
       return;
     }
     connect();
@@ -502,6 +511,7 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
       connecting_->cancel();
       connecting_.reset();
     }
+    parked_.reset();
     upstream_.reset();
   }
 
@@ -518,6 +528,7 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
   bool chunked_ = false;
 
   std::unique_ptr<io::Stream> upstream_;
+  std::unique_ptr<io::Stream> parked_;  // pooled, attached on the next loop turn
   std::shared_ptr<io::Stream::PendingConnect> connecting_;
   io::Timer timer_;
   bool timer_armed_ = false;

@@ -28,7 +28,7 @@ class UpstreamPool::Idle final : public io::StreamHandler {
   // Each of these destroys `this` (and closes the stream) through drop():
   // nothing may follow the call. io::Stream touches nothing of its own after
   // a handler callback returns, so dropping it from inside one is safe.
-  void on_read(std::string_view) override {}
+  void on_read(std::string_view) override { pool_.drop(this); }
   void on_eof() override { pool_.drop(this); }
   void on_error(int) override { pool_.drop(this); }
 

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -163,9 +164,9 @@ class AppConn {
   bool closed_ = false;
 };
 
-// Accepts connections one at a time and runs `handler(conn, index)` for each
-// on its own thread. What handlers record is read after stop() (the join
-// orders it); accepts() and flag() may be read while it runs.
+// Accepts connections and runs `handler(conn, index)` for each on a thread
+// of its own. What handlers record() is read after stop() (the joins order
+// it); accepts() and flag() may be read while it runs.
 class App {
  public:
   using Handler = std::function<void(AppConn&, int)>;
@@ -210,19 +211,28 @@ class App {
   }
   void set_flag(int i) { flags_[i] = true; }
   bool flag(int i) const { return flags_[i]; }
+  void record(std::string request) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    requests.push_back(std::move(request));
+  }
 
-  std::vector<std::string> requests;  // recorded by handlers
+  std::vector<std::string> requests;  // what handlers recorded, in order
 
  private:
   void serve() {
+    std::vector<std::thread> conns;
     while (!stopping_) {
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, 20) <= 0) continue;
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
-      AppConn conn(c, stopping_);
-      handler_(conn, accepts_++);
+      int index = accepts_++;
+      conns.emplace_back([this, c, index] {
+        AppConn conn(c, stopping_);
+        handler_(conn, index);
+      });
     }
+    for (auto& t : conns) t.join();
   }
 
   Handler handler_;
@@ -232,6 +242,7 @@ class App {
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepts_{0};
   std::atomic<bool> flags_[4] = {};
+  std::mutex mutex_;
   std::thread thread_;
 };
 
@@ -244,7 +255,8 @@ class Loop {
     loop_.data = nullptr;  // uv_loop_init keeps it; io::defer owns it
     // A ticking timer keeps UV_RUN_ONCE from sleeping past our deadlines.
     uv_timer_init(&loop_, &tick_);
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick_, [](uv_timer_t*) {}, 5, 5);
   }
   ~Loop() {
     uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
@@ -256,9 +268,12 @@ class Loop {
     int rc = uv_loop_close(&loop_);
     CHECK(rc == 0);
     if (rc != 0) {
-      uv_walk(&loop_, [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      }, nullptr);
+      uv_walk(
+          &loop_,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
       uv_run(&loop_, UV_RUN_NOWAIT);
       uv_loop_close(&loop_);
     }
@@ -356,7 +371,8 @@ HttpProxyOptions options_for(const App& app, uint32_t timeout_ms = 5000) {
   return o;
 }
 
-const char kHello[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
+const char kHello[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello";
 
 // An app that answers every request on a connection with kHello, recording it.
 App::Handler serve_hello(App& app) {
@@ -364,7 +380,7 @@ App::Handler serve_hello(App& app) {
     for (;;) {
       std::string req = c.read_request();
       if (req.empty()) return;
-      app.requests.push_back(req);
+      app.record(req);
       c.send(kHello);
     }
   };
@@ -466,7 +482,7 @@ TEST_CASE("http proxy: GET with a Content-Length response") {
 TEST_CASE("http proxy: chunked response arriving in pieces") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     const std::vector<std::string> pieces = {"HTTP/1.1 200 OK\r\nTransfer-Enc",
                                              "oding: chunked\r\nX-App: 1\r\n\r\n5\r\nhel",
                                              "lo\r\n6\r\n world\r\n", "0\r\n\r\n"};
@@ -487,10 +503,26 @@ TEST_CASE("http proxy: chunked response arriving in pieces") {
   }
 }
 
+TEST_CASE("http proxy: close-delimited response ends at EOF") {
+  Loop loop;
+  App app([&app](AppConn& c, int) {
+    app.record(c.read_request());
+    c.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil ");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    c.send("close");
+  });
+  HttpProxyBackend backend(loop.get(), options_for(app));
+  FakeSink sink;
+  fetch(loop, backend, sink, make_request("GET", "/"));
+  CHECK(sink.ended);
+  CHECK(sink.body == "until close");
+  CHECK(backend.idle_connections() == 0);
+}
+
 TEST_CASE("http proxy: HEAD response has no body") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
     c.wait_closed();
   });
@@ -512,7 +544,7 @@ App::Handler record_one(App& app) {
     if (head.empty()) return;
     app.set_flag(0);
     std::optional<std::string> body = c.read_body(head);
-    app.requests.push_back(head + body.value_or("(short)"));
+    app.record(head + body.value_or("(short)"));
     c.send(kHello);
     c.wait_closed();
   };
@@ -595,6 +627,34 @@ TEST_CASE("http proxy: request body of unknown length") {
             want_framing);
 }
 
+TEST_CASE("http proxy: a pooled request of unknown length waits a turn for its end") {
+  Loop loop;
+  App served(serve_hello(served));
+  {
+    HttpProxyBackend backend(loop.get(), options_for(served));
+    FakeSink first;
+    fetch(loop, backend, first, make_request("GET", "/1"));
+    REQUIRE(backend.idle_connections() == 1);
+    FakeSink second;
+    // As a FastCGI front sends it: no CONTENT_LENGTH, the empty STDIN record
+    // in the same read.
+    auto ex = backend.start(make_request("GET", "/2", std::nullopt), second);
+    ex->finish_body();
+    REQUIRE(loop.run_until([&] { return second.finished(); }));
+    CHECK(second.ended);
+    CHECK(served.accepts() == 1);
+  }
+  served.stop();
+  REQUIRE(served.requests.size() == 2);
+  CHECK(served.requests[1] ==
+        "GET /2 HTTP/1.1\r\n"
+        "Host: example.org\r\n"
+        "X-Forwarded-For: 192.0.2.7\r\n"
+        "X-Forwarded-Proto: http\r\n"
+        "X-Forwarded-Host: example.org\r\n"
+        "\r\n");
+}
+
 TEST_CASE("http proxy: keep-alive connection is reused") {
   Loop loop;
   App served(serve_hello(served));
@@ -613,10 +673,51 @@ TEST_CASE("http proxy: keep-alive connection is reused") {
   CHECK(served.requests.size() == 3);
 }
 
+TEST_CASE("http proxy: the pool hands out the most recently returned connection") {
+  Loop loop;
+  // Each connection names itself; the second answers later than the first.
+  App app([&app](AppConn& c, int index) {
+    for (;;) {
+      std::string req = c.read_request();
+      if (req.empty()) return;
+      app.record(req);
+      if (index == 1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      c.send("HTTP/1.1 200 OK\r\nX-Conn: " + std::to_string(index) +
+             "\r\nContent-Length: 0\r\n\r\n");
+    }
+  });
+  HttpProxyBackend backend(loop.get(), options_for(app));
+  FakeSink a, b;
+  auto ea = backend.start(make_request("GET", "/a"), a);
+  auto eb = backend.start(make_request("GET", "/b"), b);
+  REQUIRE(loop.run_until([&] { return a.finished() && b.finished(); }));
+  REQUIRE(app.accepts() == 2);
+  CHECK(backend.idle_connections() == 2);
+  FakeSink c;
+  fetch(loop, backend, c, make_request("GET", "/c"));
+  CHECK(c.ended);
+  CHECK(c.header("X-Conn") == "1");
+  CHECK(app.accepts() == 2);
+}
+
+TEST_CASE("http proxy: keepalive limits the idle connections") {
+  Loop loop;
+  App served(serve_hello(served));
+  HttpProxyOptions o = options_for(served);
+  o.keepalive = 1;
+  HttpProxyBackend backend(loop.get(), o);
+  FakeSink a, b;
+  auto ea = backend.start(make_request("GET", "/a"), a);
+  auto eb = backend.start(make_request("GET", "/b"), b);
+  REQUIRE(loop.run_until([&] { return a.finished() && b.finished(); }));
+  CHECK(served.accepts() == 2);
+  CHECK(backend.idle_connections() == 1);
+}
+
 TEST_CASE("http proxy: a connection the upstream will close is not pooled") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
   });
   HttpProxyBackend backend(loop.get(), options_for(app));
@@ -634,10 +735,14 @@ TEST_CASE("http proxy: a connection the upstream will close is not pooled") {
 TEST_CASE("http proxy: bytes after the response make the connection unusable") {
   Loop loop;
   bool same_read = false;
-  SUBCASE("in the same read") { same_read = true; }
-  SUBCASE("while idle") { same_read = false; }
+  SUBCASE("in the same read") {
+    same_read = true;
+  }
+  SUBCASE("while idle") {
+    same_read = false;
+  }
   App app([&app, same_read](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     if (same_read) {
       c.send(std::string(kHello) + "HTTP/1.1 200 OK\r\n");
     } else {
@@ -664,7 +769,7 @@ TEST_CASE("http proxy: bytes after the response make the connection unusable") {
 TEST_CASE("http proxy: an idle connection the upstream closed is dropped") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send(kHello);  // keep-alive, then the app's idle timeout closes it
   });
   HttpProxyBackend backend(loop.get(), options_for(app));
@@ -685,14 +790,14 @@ TEST_CASE("http proxy: keep-alive race") {
   Loop loop;
   App app([&app](AppConn& c, int index) {
     std::string req = c.read_request();
-    app.requests.push_back(req);
+    app.record(req);
     if (index > 0) {
       c.send(kHello);
       c.wait_closed();
       return;
     }
     c.send(kHello);
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
   });
   HttpProxyBackend backend(loop.get(), options_for(app));
   FakeSink first;
@@ -733,7 +838,9 @@ TEST_CASE("http proxy: upstream refusing connections gives 502") {
     o.upstream = "127.0.0.1:" + std::to_string(ntohs(sin.sin_port));
     ::close(fd);  // bound but never listening: the port refuses
   }
-  SUBCASE("unix socket") { o.upstream = "unix:/nonexistent/gw-proxy-test.sock"; }
+  SUBCASE("unix socket") {
+    o.upstream = "unix:/nonexistent/gw-proxy-test.sock";
+  }
   HttpProxyBackend backend(loop.get(), o);
   FakeSink sink;
   auto ex = backend.start(make_request("GET", "/"), sink);
@@ -784,7 +891,7 @@ TEST_CASE("http proxy: connect timeout gives 504") {
 TEST_CASE("http proxy: upstream that never answers gives 504") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     if (c.wait_closed()) app.set_flag(1);
   });
   HttpProxyBackend backend(loop.get(), options_for(app, 100));
@@ -797,10 +904,28 @@ TEST_CASE("http proxy: upstream that never answers gives 504") {
   CHECK(backend.idle_connections() == 0);
 }
 
+TEST_CASE("http proxy: a request body that stops coming times out") {
+  Loop loop;
+  App app([&app](AppConn& c, int) {
+    app.record(c.read_head());
+    app.set_flag(0);
+    if (c.wait_closed()) app.set_flag(1);
+  });
+  HttpProxyBackend backend(loop.get(), options_for(app, 100));
+  FakeSink sink;
+  auto ex = backend.start(make_request("POST", "/", 10), sink);
+  REQUIRE(loop.run_until([&] { return app.flag(0); }));
+  ex->send_body("12345");
+  REQUIRE(loop.run_until([&] { return sink.finished(); }));
+  CHECK(sink.error_status == 408);
+  CHECK(sink.why == "request body: nothing from the client for 100 ms");
+  CHECK(loop.run_until([&] { return app.flag(1); }));
+}
+
 TEST_CASE("http proxy: upstream stalling mid-body cuts the response") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
     c.wait_closed();
   });
@@ -817,9 +942,11 @@ TEST_CASE("http proxy: upstream failing mid-response is an error after the head"
   Loop loop;
   bool reset = false;
   SUBCASE("closed") {}
-  SUBCASE("reset") { reset = true; }
+  SUBCASE("reset") {
+    reset = true;
+  }
   App app([&app, reset](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (reset) c.reset();
@@ -838,11 +965,17 @@ TEST_CASE("http proxy: upstream failing mid-response is an error after the head"
 TEST_CASE("http proxy: upstream failing before the response gives 502") {
   Loop loop;
   int mode = 0;
-  SUBCASE("closed") { mode = 0; }
-  SUBCASE("reset") { mode = 1; }
-  SUBCASE("malformed") { mode = 2; }
+  SUBCASE("closed") {
+    mode = 0;
+  }
+  SUBCASE("reset") {
+    mode = 1;
+  }
+  SUBCASE("malformed") {
+    mode = 2;
+  }
   App app([&app, mode](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     if (mode == 1) c.reset();
     if (mode == 2) {
       c.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
@@ -864,7 +997,7 @@ TEST_CASE("http proxy: upstream failing before the response gives 502") {
 TEST_CASE("http proxy: cancel mid-response closes the upstream") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
     if (c.wait_closed()) app.set_flag(1);
   });
@@ -883,10 +1016,11 @@ TEST_CASE("http proxy: cancel mid-response closes the upstream") {
 TEST_CASE("http proxy: cancel from inside the sink") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     // Several chunks in one write: they reach the proxy in one read.
-    c.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-           "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n");
+    c.send(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1\r\na\r\n1\r\nb\r\n1\r\nc\r\n0\r\n\r\n");
     if (c.wait_closed()) app.set_flag(1);
   });
   HttpProxyBackend backend(loop.get(), options_for(app));
@@ -953,7 +1087,7 @@ TEST_CASE("http proxy: response reading pauses while the sink is congested") {
   for (size_t i = 0; i < kSize; ++i) payload[i] = static_cast<char>('a' + i % 26);
   Loop loop;
   App app([&app, &payload](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     c.send("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(payload.size()) + "\r\n\r\n");
     c.send(payload);
     c.wait_closed();
@@ -990,7 +1124,7 @@ TEST_CASE("http proxy: request body backpressure") {
     app.set_flag(0);
     while (!app.flag(2)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::optional<std::string> body = c.read_body(head);
-    app.requests.push_back(body.value_or("(short)"));
+    app.record(body.value_or("(short)"));
     c.send(kHello);
     c.wait_closed();
   });
@@ -1045,14 +1179,16 @@ TEST_CASE("http proxy: request body backpressure") {
 TEST_CASE("http proxy: unix socket upstream") {
   Loop loop;
   std::string path = "/tmp/gw-proxy-test-" + std::to_string(getpid()) + ".sock";
-  App app([&app](AppConn& c, int) {
-    for (;;) {
-      std::string req = c.read_request();
-      if (req.empty()) return;
-      app.requests.push_back(req);
-      c.send(kHello);
-    }
-  }, path);
+  App app(
+      [&app](AppConn& c, int) {
+        for (;;) {
+          std::string req = c.read_request();
+          if (req.empty()) return;
+          app.record(req);
+          c.send(kHello);
+        }
+      },
+      path);
   HttpProxyBackend backend(loop.get(), options_for(app));
   FakeSink sink;
   Request req = make_request("GET", "/");
@@ -1068,7 +1204,7 @@ TEST_CASE("http proxy: unix socket upstream") {
 TEST_CASE("http proxy: backend destroyed while a request is in flight") {
   Loop loop;
   App app([&app](AppConn& c, int) {
-    app.requests.push_back(c.read_request());
+    app.record(c.read_request());
     app.set_flag(0);
     while (!app.flag(2)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     c.send(kHello);
