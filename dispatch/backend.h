@@ -62,6 +62,9 @@ class Backend {
   // for the call: copy what is needed later.
   virtual std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink) = 0;
   virtual std::string_view kind() const = 0;
+  // The daemon is stopping: release what keeps the loop alive (idle upstream
+  // connections, timers). Exchanges still running may finish.
+  virtual void shutdown() {}
 };
 
 }  // namespace gw

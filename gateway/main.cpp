@@ -85,6 +85,23 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
   w->server->stop();
 }
 
+// Serves until SIGTERM, SIGINT or SIGQUIT stops the server and the loop runs dry.
+void run_until_stopped(uv_loop_t& loop, gw::Server& server) {
+  SignalWatch watches[3];
+  const int signals[3] = {SIGTERM, SIGINT, SIGQUIT};
+  for (int i = 0; i < 3; ++i) {
+    uv_signal_init(&loop, &watches[i].handle);
+    watches[i].handle.data = &watches[i];
+    watches[i].server = &server;
+    uv_signal_start(&watches[i].handle, on_stop_signal, signals[i]);
+    // Signal watchers alone must not keep the loop running after stop().
+    uv_unref(reinterpret_cast<uv_handle_t*>(&watches[i].handle));
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (auto& w : watches) uv_close(reinterpret_cast<uv_handle_t*>(&w.handle), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -154,34 +171,28 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   loop.data = nullptr;  // io::defer keeps its state here
+  int status = 0;
   {
     gw::Server server(&loop, config, std::move(projects));
+    std::string failure;
     if (auto err = server.start()) {
-      gw::log::error(*err);
-      std::fprintf(stderr, "gatewayd: %s\n", err->c_str());
-      return 1;
+      failure = *err;
+    } else {
+      failure = drop_privileges(config.user, config.group);
     }
-    if (std::string e = drop_privileges(config.user, config.group); !e.empty()) {
-      gw::log::error(e);
-      return 1;
+    if (!failure.empty()) {
+      // Logged once: to the error log, which is stderr unless --error-log.
+      gw::log::error(failure);
+      if (!config.error_log.empty()) std::fprintf(stderr, "gatewayd: %s\n", failure.c_str());
+      server.stop();
+      status = 1;
+    } else {
+      run_until_stopped(loop, server);
     }
-    SignalWatch watches[3];
-    const int signals[3] = {SIGTERM, SIGINT, SIGQUIT};
-    for (int i = 0; i < 3; ++i) {
-      uv_signal_init(&loop, &watches[i].handle);
-      watches[i].handle.data = &watches[i];
-      watches[i].server = &server;
-      uv_signal_start(&watches[i].handle, on_stop_signal, signals[i]);
-      // Signal watchers alone must not keep the loop running after stop().
-      uv_unref(reinterpret_cast<uv_handle_t*>(&watches[i].handle));
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    for (auto& w : watches) uv_close(reinterpret_cast<uv_handle_t*>(&w.handle), nullptr);
-    uv_run(&loop, UV_RUN_DEFAULT);
   }
   gw::io::release_deferred(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  gw::log::info("stopped");
-  return 0;
+  if (status == 0) gw::log::info("stopped");
+  return status;
 }

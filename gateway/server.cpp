@@ -59,6 +59,7 @@ void Server::stop() {
   for (auto& l : listeners_) l->close();
   std::vector<Connection*> live(connections_.begin(), connections_.end());
   for (Connection* c : live) c->close(false);
+  for (auto& p : projects_) p.backend->shutdown();
 }
 
 Route Server::route(const Request& request, const ListenerConfig& listener) const {

@@ -578,6 +578,10 @@ HttpProxyBackend::HttpProxyBackend(uv_loop_s* loop, HttpProxyOptions options)
   shared_ = std::make_shared<HttpProxyShared>(loop_, std::move(*address), options_, name_);
 }
 
+void HttpProxyBackend::shutdown() {
+  if (shared_) shared_->pool.shutdown();
+}
+
 HttpProxyBackend::~HttpProxyBackend() {
   if (shared_) shared_->pool.shutdown();
 }

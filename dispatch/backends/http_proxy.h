@@ -51,6 +51,7 @@ class HttpProxyBackend : public Backend {
   // Safe with exchanges still alive: they share the pool, which closes its
   // idle connections now and refuses more.
   ~HttpProxyBackend() override;
+  void shutdown() override;
   std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink) override;
   std::string_view kind() const override { return "http"; }
 
