@@ -284,7 +284,8 @@ class StaticExchange : public Exchange {
         continue;
       }
       size_t want = remaining_ < kReadBytes ? static_cast<size_t>(remaining_) : kReadBytes;
-      buffer_.resize(kReadBytes);
+      // Only as large as this read: a small file must not pay for a 64 KiB fill.
+      if (buffer_.size() < want) buffer_.resize(want);
       ssize_t n = ::pread(fd_.get(), buffer_.data(), want, static_cast<off_t>(offset_));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
