@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include "tests/support/recording_sink.h"
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -14,54 +16,8 @@ using gw::Header;
 using gw::Request;
 using gw::ResponseHead;
 using Json = nlohmann::ordered_json;
+using FakeSink = gw::test::RecordingSink;
 
-// Records what a backend tells it and checks the calling rules on the way:
-// one head, nothing after the end or an error.
-class FakeSink : public gw::ResponseSink {
- public:
-  std::optional<ResponseHead> head;
-  std::vector<std::string> pieces;
-  bool ended = false;
-  std::optional<int> error_status;
-  std::vector<std::string> logs;
-  bool congested_now = false;
-  bool congest_after_each_piece = false;
-
-  void on_head(ResponseHead h) override {
-    CHECK_FALSE(finished());
-    CHECK_FALSE(head.has_value());
-    head = std::move(h);
-  }
-  void on_body(std::string_view data) override {
-    CHECK_FALSE(finished());
-    CHECK(head.has_value());
-    CHECK_FALSE(congested_now);  // a backend must not write while congested
-    pieces.emplace_back(data);
-    if (congest_after_each_piece) congested_now = true;
-  }
-  void on_end() override {
-    CHECK_FALSE(finished());
-    ended = true;
-  }
-  void on_error(int status, std::string_view) override {
-    CHECK_FALSE(finished());
-    error_status = status;
-  }
-  bool congested() const override { return congested_now; }
-  void on_body_drained() override {}
-  void log_error(std::string_view message) override { logs.emplace_back(message); }
-
-  bool finished() const { return ended || error_status.has_value(); }
-  std::string body() const {
-    std::string out;
-    for (const auto& p : pieces) out += p;
-    return out;
-  }
-  std::string header(std::string_view name) const {
-    const std::string* v = head ? head->header(name) : nullptr;
-    return v ? *v : std::string("<absent>");
-  }
-};
 
 Request sample_request() {
   Request r;

@@ -1,4 +1,6 @@
 #include <doctest/doctest.h>
+
+#include "tests/support/recording_sink.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,55 +21,8 @@ namespace fs = std::filesystem;
 using gw::Request;
 using gw::ResponseHead;
 using gw::static_files::RangeResult;
+using FakeSink = gw::test::RecordingSink;
 
-// Records what a backend tells it and checks the calling rules on the way:
-// one head, no body while congested, nothing after the end or an error.
-class FakeSink : public gw::ResponseSink {
- public:
-  std::optional<ResponseHead> head;
-  std::vector<std::string> pieces;
-  bool ended = false;
-  std::optional<int> error_status;
-  std::vector<std::string> logs;
-  bool congested_now = false;
-  bool congest_after_each_piece = false;
-
-  void on_head(ResponseHead h) override {
-    CHECK_FALSE(finished());
-    CHECK_FALSE(head.has_value());
-    head = std::move(h);
-  }
-  void on_body(std::string_view data) override {
-    CHECK_FALSE(finished());
-    CHECK(head.has_value());
-    CHECK_FALSE(congested_now);
-    pieces.emplace_back(data);
-    if (congest_after_each_piece) congested_now = true;
-  }
-  void on_end() override {
-    CHECK_FALSE(finished());
-    ended = true;
-  }
-  void on_error(int status, std::string_view) override {
-    CHECK_FALSE(finished());
-    error_status = status;
-  }
-  bool congested() const override { return congested_now; }
-  void on_body_drained() override {}
-  void log_error(std::string_view message) override { logs.emplace_back(message); }
-
-  bool finished() const { return ended || error_status.has_value(); }
-  int status() const { return head ? head->status : -1; }
-  std::string body() const {
-    std::string out;
-    for (const auto& p : pieces) out += p;
-    return out;
-  }
-  std::string header(std::string_view name) const {
-    const std::string* v = head ? head->header(name) : nullptr;
-    return v ? *v : std::string("<absent>");
-  }
-};
 
 // A fixture tree in a fresh temporary directory, removed afterwards:
 //   <base>/root/hello.txt         "Hello, world!\n" (14 bytes), mtime fixed
