@@ -38,7 +38,7 @@ struct ListenerConfig {
 struct BackendConfig {
   std::string type;  // "static", "echo", "http"
   // static
-  std::string root;                   // absolute, resolved against the project dir
+  std::string root;  // absolute, resolved against the project dir
   std::vector<std::string> index = {"index.html"};
   // http
   std::string upstream;  // "host:port", "[v6]:port" or "unix:/path"
@@ -64,7 +64,7 @@ struct ServerConfig {
   // The project source above came from TRAC_ENV / TRAC_ENV_PARENT_DIR, not
   // from the command line: a config file's "projects" replace it.
   bool projects_from_env = false;
-  std::optional<std::string> base_path;   // --base-path for every listener
+  std::optional<std::string> base_path;  // --base-path for every listener
   uint32_t umask = 022;
   bool daemonize = false;
   std::string pidfile;
@@ -96,7 +96,8 @@ struct CliResult {
 // Parses argv (tracd-compatible; see README). `env` supplies TRAC_ENV and
 // TRAC_ENV_PARENT_DIR (getenv in production, a map in tests).
 using EnvLookup = const char* (*)(const char*);
-std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLookup env, CliResult& out);
+std::optional<ConfigError> parse_cli(int argc, const char* const* argv, EnvLookup env,
+                                     CliResult& out);
 
 // Merges a JSON config file into `config` (listeners, limits, logs, ...).
 // The command line wins, so main calls parse_cli first and this second:
@@ -119,7 +120,8 @@ std::optional<ConfigError> load_project(const std::string& dir, ProjectConfig& o
 // Resolves the project set of `config`: the explicit directories or every
 // subdirectory of env_parent_dir holding a project.json (skipping hidden
 // ones), each loaded with load_project. Names must be unique.
-std::optional<ConfigError> load_projects(const ServerConfig& config, std::vector<ProjectConfig>& out);
+std::optional<ConfigError> load_projects(const ServerConfig& config,
+                                         std::vector<ProjectConfig>& out);
 
 // Final checks after everything is merged (a listener exists, ports valid,
 // single_env has exactly one project, ...).

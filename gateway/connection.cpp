@@ -35,9 +35,12 @@ std::string http_date() {
 
 std::unique_ptr<ServerCodec> make_server_codec(Protocol protocol, const Limits& limits) {
   switch (protocol) {
-    case Protocol::FastCgi: return std::make_unique<FastCgiServerCodec>(limits);
-    case Protocol::Http: return std::make_unique<Http1ServerCodec>(limits);
-    default: return nullptr;
+    case Protocol::FastCgi:
+      return std::make_unique<FastCgiServerCodec>(limits);
+    case Protocol::Http:
+      return std::make_unique<Http1ServerCodec>(limits);
+    default:
+      return nullptr;
   }
 }
 
@@ -71,8 +74,9 @@ class Connection::RequestState final : public ResponseSink {
     if (finished_) return;
     log_error(why);
     if (!head_sent_) {
-      conn_.respond_locally(*this, status, "text/plain; charset=utf-8",
-                            std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
+      conn_.respond_locally(
+          *this, status, "text/plain; charset=utf-8",
+          std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
       return;
     }
     finished_ = true;
@@ -247,7 +251,8 @@ void Connection::start_request(RequestStarted& started) {
       respond_locally(st, 200, "text/html; charset=utf-8", server_.index_page(route.script_name));
       return;
     case RouteKind::Redirect:
-      respond_locally(st, 301, "text/plain; charset=utf-8", "Moved\n", {{"Location", route.location}});
+      respond_locally(st, 301, "text/plain; charset=utf-8", "Moved\n",
+                      {{"Location", route.location}});
       return;
     case RouteKind::BadRequest:
       st.log_error(route.why);

@@ -32,7 +32,9 @@ void free_handle(uv_handle_t* h) {
   }
 }
 
-std::string errno_text() { return std::strerror(errno); }
+std::string errno_text() {
+  return std::strerror(errno);
+}
 
 // Parses FCGI_WEB_SERVER_ADDRS: comma-separated addresses, spaces trimmed.
 // IPv4 as the spec says; IPv6 accepted too (our extension). IPv4 entries are
@@ -75,7 +77,8 @@ bool fd0_is_listening_socket() {
   return true;
 }
 
-Listener::Listener(Server& server, ListenerConfig config) : server_(server), config_(std::move(config)) {
+Listener::Listener(Server& server, ListenerConfig config)
+    : server_(server), config_(std::move(config)) {
   if (config_.name.empty()) config_.name = describe();
   if (const char* addrs = std::getenv("FCGI_WEB_SERVER_ADDRS")) {
     std::string bad;
@@ -86,7 +89,9 @@ Listener::Listener(Server& server, ListenerConfig config) : server_(server), con
   }
 }
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  close();
+}
 
 std::string Listener::describe() const {
   std::string p(protocol_name(config_.protocol));
@@ -181,7 +186,8 @@ std::optional<std::string> Listener::open_unix(uint32_t umask_bits) {
       } else {
         char* end = nullptr;
         long v = std::strtol(config_.socket_owner.c_str(), &end, 10);
-        if (*end != '\0' || v < 0) return path + ": socket owner '" + config_.socket_owner + "': no such user";
+        if (*end != '\0' || v < 0)
+          return path + ": socket owner '" + config_.socket_owner + "': no such user";
         uid = static_cast<uid_t>(v);
       }
     }
@@ -191,7 +197,8 @@ std::optional<std::string> Listener::open_unix(uint32_t umask_bits) {
       } else {
         char* end = nullptr;
         long v = std::strtol(config_.socket_group.c_str(), &end, 10);
-        if (*end != '\0' || v < 0) return path + ": socket group '" + config_.socket_group + "': no such group";
+        if (*end != '\0' || v < 0)
+          return path + ": socket group '" + config_.socket_group + "': no such group";
         gid = static_cast<gid_t>(v);
       }
     }

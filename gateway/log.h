@@ -15,10 +15,18 @@ void set_level(Level level);
 std::string open_file(const std::string& path);
 
 void write(Level level, std::string_view message);
-inline void debug(std::string_view m) { write(Level::Debug, m); }
-inline void info(std::string_view m) { write(Level::Info, m); }
-inline void warn(std::string_view m) { write(Level::Warn, m); }
-inline void error(std::string_view m) { write(Level::Error, m); }
+inline void debug(std::string_view m) {
+  write(Level::Debug, m);
+}
+inline void info(std::string_view m) {
+  write(Level::Info, m);
+}
+inline void warn(std::string_view m) {
+  write(Level::Warn, m);
+}
+inline void error(std::string_view m) {
+  write(Level::Error, m);
+}
 
 // The message with control characters and backslashes escaped (\n, \x1b, ...).
 std::string escape(std::string_view message);

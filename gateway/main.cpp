@@ -22,7 +22,9 @@
 
 namespace {
 
-const char* lookup_env(const char* name) { return std::getenv(name); }
+const char* lookup_env(const char* name) {
+  return std::getenv(name);
+}
 
 int fail_config(const gw::ConfigError& e) {
   std::fprintf(stderr, "gatewayd: %s\n", e.message().c_str());
@@ -60,15 +62,19 @@ std::string drop_privileges(const std::string& user, const std::string& group) {
   if (!group.empty()) {
     struct group* gr = getgrnam(group.c_str());
     gid_t gid = gr ? gr->gr_gid : static_cast<gid_t>(std::strtoul(group.c_str(), nullptr, 10));
-    if (!gr && group.find_first_not_of("0123456789") != std::string::npos) return "--group: no such group: " + group;
-    if (setgroups(0, nullptr) != 0 && geteuid() == 0) return std::string("setgroups: ") + std::strerror(errno);
+    if (!gr && group.find_first_not_of("0123456789") != std::string::npos)
+      return "--group: no such group: " + group;
+    if (setgroups(0, nullptr) != 0 && geteuid() == 0)
+      return std::string("setgroups: ") + std::strerror(errno);
     if (setgid(gid) != 0) return std::string("setgid: ") + std::strerror(errno);
   }
   if (!user.empty()) {
     struct passwd* pw = getpwnam(user.c_str());
-    if (!pw && user.find_first_not_of("0123456789") != std::string::npos) return "--user: no such user: " + user;
+    if (!pw && user.find_first_not_of("0123456789") != std::string::npos)
+      return "--user: no such user: " + user;
     uid_t uid = pw ? pw->pw_uid : static_cast<uid_t>(std::strtoul(user.c_str(), nullptr, 10));
-    if (group.empty() && pw && setgid(pw->pw_gid) != 0) return std::string("setgid: ") + std::strerror(errno);
+    if (group.empty() && pw && setgid(pw->pw_gid) != 0)
+      return std::string("setgid: ") + std::strerror(errno);
     if (setuid(uid) != 0) return std::string("setuid: ") + std::strerror(errno);
   }
   return "";

@@ -11,9 +11,9 @@ struct Limits {
   // Whole request head: HTTP request line + headers, FastCGI PARAMS stream,
   // SCGI netstring. Over it: 431 (HTTP) or a closed connection.
   size_t header_bytes = 64 * 1024;
-  size_t header_count = 200;   // headers / params per request
-  size_t name_bytes = 1024;    // one header or param name
-  size_t value_bytes = 64 * 1024;  // one header or param value
+  size_t header_count = 200;              // headers / params per request
+  size_t name_bytes = 1024;               // one header or param name
+  size_t value_bytes = 64 * 1024;         // one header or param value
   size_t request_line_bytes = 16 * 1024;  // HTTP request line (414 over it)
   size_t streams_per_connection = 64;     // FastCGI requests in flight on one connection
   size_t max_connections = 4096;          // advertised as FCGI_MAX_CONNS

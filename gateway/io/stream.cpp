@@ -39,7 +39,9 @@ struct Stream::WriteReq {
   std::string data;
 };
 
-Stream::Stream(uv_stream_t* handle) : handle_(handle) { handle_->data = this; }
+Stream::Stream(uv_stream_t* handle) : handle_(handle) {
+  handle_->data = this;
+}
 
 Stream::~Stream() {
   if (handle_ == nullptr) return;  // already closed
@@ -116,7 +118,8 @@ void Stream::on_write(uv_write_t* req, int status) {
   if (!self) return;
   self->queued_ -= n;
   if (status < 0) {
-    if (status != UV_ECANCELED && self->handler_ && !self->closing_) self->handler_->on_error(status);
+    if (status != UV_ECANCELED && self->handler_ && !self->closing_)
+      self->handler_->on_error(status);
     return;
   }
   if (self->queued_ == 0) {

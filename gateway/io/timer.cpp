@@ -22,7 +22,9 @@ void Timer::start(uint64_t timeout_ms, std::function<void()> callback, uint64_t 
   uv_timer_start(handle_, &Timer::on_timer, timeout_ms, repeat_ms);
 }
 
-void Timer::stop() { uv_timer_stop(handle_); }
+void Timer::stop() {
+  uv_timer_stop(handle_);
+}
 
 void Timer::on_timer(uv_timer_t* handle) {
   auto* self = static_cast<Timer*>(handle->data);

@@ -18,7 +18,6 @@ using gw::ResponseHead;
 using Json = nlohmann::ordered_json;
 using FakeSink = gw::test::RecordingSink;
 
-
 Request sample_request() {
   Request r;
   r.origin = gw::Protocol::FastCgi;

@@ -4,13 +4,13 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 
-#include "tests/support/recording_sink.h"
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
+#include "tests/support/recording_sink.h"
 
 #include <atomic>
 #include <cctype>
@@ -302,7 +302,6 @@ class Loop {
 };
 
 // ---- The sink ----
-
 
 Request make_request(std::string method, std::string target,
                      std::optional<uint64_t> content_length = 0) {

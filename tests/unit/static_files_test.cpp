@@ -1,9 +1,9 @@
 #include <doctest/doctest.h>
 
-#include "tests/support/recording_sink.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/support/recording_sink.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -22,7 +22,6 @@ using gw::Request;
 using gw::ResponseHead;
 using gw::static_files::RangeResult;
 using FakeSink = gw::test::RecordingSink;
-
 
 // A fixture tree in a fresh temporary directory, removed afterwards:
 //   <base>/root/hello.txt         "Hello, world!\n" (14 bytes), mtime fixed
