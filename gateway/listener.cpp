@@ -303,6 +303,14 @@ void Listener::accept_one() {
       io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.local_addr, peer.local_port);
     }
   }
+  // limits.max_connections is what FCGI_GET_VALUES advertises as
+  // FCGI_MAX_CONNS: keep it true. Past it a new connection is closed at once.
+  if (server_.connection_count() >= server_.limits().max_connections) {
+    log::warn(describe() + ": refused " + peer.remote_addr + ": " +
+              std::to_string(server_.limits().max_connections) +
+              " connections open (limits.max_connections)");
+    return;
+  }
   if (!peer_allowed(stream->fd())) {
     log::warn(describe() + ": refused " + peer.remote_addr + ": not in FCGI_WEB_SERVER_ADDRS");
     return;  // the Stream's destructor closes the socket

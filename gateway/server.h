@@ -39,6 +39,7 @@ class Server {
   const std::string& project_name(size_t project) const { return projects_[project].name; }
   std::string index_page(std::string_view script_name) const;
 
+  size_t connection_count() const { return connections_.size(); }
   void adopt(std::unique_ptr<Connection> connection);
   // Called by a connection whose socket has closed; frees it later.
   void release(Connection* connection);

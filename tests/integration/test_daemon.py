@@ -508,6 +508,7 @@ def config_setup(ws):
             {"protocol": "http", "host": "127.0.0.1", "port": port},
         ],
         "env_parent_dir": projects,
+        "limits": {"max_connections": 3},
     }))
     ctx = Ctx(ws, sock=sock, port=port)
     p = start_gatewayd(ws, ["--config", conf], name="gatewayd-config", port=port, unix_path=sock, env=clean_env())
@@ -533,9 +534,44 @@ def case_config_http_tcp(ctx):
           f"echo {j!r}")
 
 
+def case_config_max_connections(ctx):
+    # limits.max_connections = 3: a fourth connection is closed at once, and
+    # once the others go, new ones are served again.
+    held = []
+    try:
+        for _ in range(3):
+            held.append(socket.create_connection(("127.0.0.1", ctx.port), timeout=5))
+        time.sleep(0.2)  # let gatewayd accept all three
+        extra = socket.create_connection(("127.0.0.1", ctx.port), timeout=5)
+        try:
+            extra.sendall(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")
+        except OSError:
+            pass
+        try:
+            got = extra.recv(100)
+        except ConnectionResetError:
+            got = b""
+        extra.close()
+        check(got == b"", f"a 4th connection over max_connections=3 got {got[:60]!r}")
+    finally:
+        for c in held:
+            c.close()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            r = request(ctx.port, "GET", "/echo/after")
+            if r.status == 200:
+                break
+        except OSError:
+            pass
+        check(time.monotonic() < deadline, "not served again after the held connections closed")
+        time.sleep(0.1)
+
+
 CONFIG_CASES = [
     ("config-fcgi-unix-listener", case_config_fcgi_unix, 15),
     ("config-http-tcp-listener", case_config_http_tcp, 15),
+    ("config-max-connections", case_config_max_connections, 20),
 ]
 
 
