@@ -58,12 +58,12 @@ class Connection::RequestState final : public ResponseSink {
       if (!head.header("Server")) head.headers.push_back({"Server", "gatewayd"});
     }
     conn_.codec_->write_head(id_, head, conn_.out_);
-    conn_.flush();
+    conn_.flush_soon();
   }
   void on_body(std::string_view data) override {
     if (finished_ || !head_sent_) return;
     conn_.codec_->write_body(id_, data, conn_.out_);
-    conn_.flush();
+    conn_.flush_soon();
   }
   void on_end() override {
     if (finished_) return;
@@ -83,7 +83,12 @@ class Connection::RequestState final : public ResponseSink {
     conn_.end_request(id_, true);
   }
   bool congested() const override {
-    return conn_.stream_->queued() > conn_.server_.limits().output_high_water;
+    // Bytes still in out_ count too: while input is being processed, writes
+    // are gathered there and only flushed at the end.
+    bool full =
+        conn_.stream_->queued() + conn_.out_.size() > conn_.server_.limits().output_high_water;
+    if (full) conn_.congestion_signalled_ = true;
+    return full;
   }
   void on_body_drained() override { conn_.resume_reading(); }
   void log_error(std::string_view message) override {
@@ -184,6 +189,10 @@ void Connection::process_input() {
   } while (refeed_ && !closing_);
   in_process_ = false;
   flush();
+  if (closing_) return;
+  // A backend paused on bytes that were only gathered, and the socket took
+  // them all at once: no drain callback will come, so resume it here.
+  if (congestion_signalled_ && stream_->queued() == 0) on_drain();
   if (closing_) return;
   if (input_paused()) {
     stream_->read_stop();
@@ -286,7 +295,7 @@ void Connection::end_request(StreamId id, bool aborted) {
     keep = codec_->write_end(id, out_);
   }
   retire(id);
-  flush();
+  flush_soon();
   if (!keep) {
     close(true);
     return;
@@ -314,6 +323,12 @@ void Connection::retire(StreamId id) {
   std::shared_ptr<RequestState> dying(it->second.release());
   requests_.erase(it);
   io::defer(server_.loop(), [dying] {});
+}
+
+void Connection::flush_soon() {
+  // Inside process_input() the response of a request answered at once (head,
+  // body, end) is gathered and written with one system call at the end.
+  if (!in_process_) flush();
 }
 
 void Connection::flush() {
@@ -345,6 +360,7 @@ void Connection::on_error(int uv_error) {
 }
 
 void Connection::on_drain() {
+  congestion_signalled_ = false;
   // Iterate over a snapshot: resume_response may end a request and erase it.
   std::vector<StreamId> ids;
   for (const auto& [id, state] : requests_) ids.push_back(id);
@@ -360,6 +376,7 @@ void Connection::close(bool flush_first) {
     if (!flush_first) stream_->close(false);
     return;
   }
+  if (flush_first) flush();
   closing_ = true;
   idle_timer_.stop();
   for (auto& [id, state] : requests_) {

@@ -59,6 +59,7 @@ class Connection final : public io::StreamHandler {
   void end_request(StreamId id, bool aborted);
   void retire(StreamId id);
   void flush();
+  void flush_soon();
   bool input_paused() const;
   void resume_reading();
   void arm_idle_timer();
@@ -78,6 +79,7 @@ class Connection final : public io::StreamHandler {
   bool input_eof_ = false;
   bool in_process_ = false;
   bool refeed_ = false;
+  bool congestion_signalled_ = false;  // a backend was told to pause
 };
 
 }  // namespace gw

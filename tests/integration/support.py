@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 EXAMPLES = os.path.join(ROOT, "packaging", "examples")
 DEMO = os.path.join(ROOT, "packaging", "demo")
+BIG_STATIC = bytes(range(251)) * (20 * 1024 * 1024 // 251)  # ~20 MiB, period 251
 
 
 class Skip(Exception):
@@ -282,6 +283,10 @@ class Workspace:
         returns the parent directory. `extra`: {name: project.json dict}."""
         parent = self.path("projects")
         shutil.copytree(DEMO, parent)
+        # A file large enough to need flow control on every path (it is far
+        # over any socket buffer and gatewayd's output high-water mark).
+        with open(os.path.join(parent, "static", "htdocs", "big.bin"), "wb") as f:
+            f.write(BIG_STATIC)
         for name, cfg in (extra or {}).items():
             d = os.path.join(parent, name)
             os.makedirs(d, exist_ok=True)

@@ -537,11 +537,17 @@ def case_config_http_tcp(ctx):
 def case_config_max_connections(ctx):
     # limits.max_connections = 3: a fourth connection is closed at once, and
     # once the others go, new ones are served again.
+    time.sleep(0.5)  # connections of the cases before are closed by now
     held = []
     try:
-        for _ in range(3):
-            held.append(socket.create_connection(("127.0.0.1", ctx.port), timeout=5))
-        time.sleep(0.2)  # let gatewayd accept all three
+        for i in range(3):
+            # Each held connection is proven accepted by one keep-alive request.
+            c = http.client.HTTPConnection("127.0.0.1", ctx.port, timeout=5)
+            c.request("GET", f"/echo/held{i}")
+            r = c.getresponse()
+            r.read()
+            check(r.status == 200, f"held connection {i}: status {r.status}")
+            held.append(c)
         extra = socket.create_connection(("127.0.0.1", ctx.port), timeout=5)
         try:
             extra.sendall(b"GET /echo/x HTTP/1.1\r\nHost: a\r\n\r\n")

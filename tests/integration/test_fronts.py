@@ -10,7 +10,7 @@ import socket
 import time
 
 from servers import have, start_apache, start_gatewayd, start_lighttpd, start_nginx
-from support import (DEMO, Ctx, PatternBody, Suite, TestFailure, check, fill_template, free_port, request,
+from support import (BIG_STATIC, DEMO, Ctx, PatternBody, Suite, TestFailure, check, fill_template, free_port, request,
                      tcp_accepts, wait_until)
 
 BIG_POST = 100 * 1024 * 1024
@@ -132,6 +132,10 @@ def case_static(ctx):
         check(r.body == want, f"GET {target}: {len(r.body)} bytes differ from {fname} ({len(want)} bytes)")
         got = r.header("Content-Type") or ""
         check(got.startswith(ctype), f"GET {target}: Content-Type {got!r}, want {ctype}")
+    r = request(ctx.http_port, "GET", "/static/big.bin", timeout=60)
+    check(r.status == 200, f"GET /static/big.bin: status {r.status}")
+    check(len(r.body) == len(BIG_STATIC) and r.body == BIG_STATIC,
+          f"GET /static/big.bin: {len(r.body)} bytes, want {len(BIG_STATIC)} equal bytes")
 
 
 def case_dead(ctx):
