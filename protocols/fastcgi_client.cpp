@@ -73,29 +73,10 @@ FastCgiClientDecoder::FastCgiClientDecoder(const Limits& limits) : limits_(limit
 
 FeedResult FastCgiClientDecoder::feed(std::string_view in, std::vector<ClientEvent>& events) {
   if (error_) return FeedResult{0, error_};
-  size_t pos = 0;
   std::optional<CodecError> err;
-  while (pos < in.size() && !err) {
-    switch (read_state_) {
-      case ReadState::Header: {
-        size_t n = std::min(in.size() - pos, FCGI_HEADER_LEN - header_len_);
-        std::memcpy(header_buf_.data() + header_len_, in.data() + pos, n);
-        header_len_ += n;
-        pos += n;
-        if (header_len_ < FCGI_HEADER_LEN) break;
-        header_len_ = 0;
-        err = on_header();
-        if (!err && content_left_ == 0) err = on_record_end(events);
-        read_state_ = content_left_ > 0   ? ReadState::Content
-                      : padding_left_ > 0 ? ReadState::Padding
-                                          : ReadState::Header;
-        break;
-      }
-      case ReadState::Content: {
-        size_t n = std::min(in.size() - pos, content_left_);
-        std::string_view data = in.substr(pos, n);
-        pos += n;
-        content_left_ -= n;
+  size_t pos = framer_.feed(
+      in, err, [&](const RecordHeader& h) { return on_header(h); },
+      [&](std::string_view data) -> std::optional<CodecError> {
         if (!streaming_) {
           record_buf_.append(data);
         } else if (record_.type == FCGI_STDOUT) {
@@ -103,29 +84,15 @@ FeedResult FastCgiClientDecoder::feed(std::string_view in, std::vector<ClientEve
         } else {
           events.push_back(Stderr{record_.request_id, data});
         }
-        if (content_left_ == 0) {
-          err = on_record_end(events);
-          read_state_ = padding_left_ > 0 ? ReadState::Padding : ReadState::Header;
-        }
-        break;
-      }
-      case ReadState::Padding: {
-        size_t n = std::min(in.size() - pos, padding_left_);
-        pos += n;
-        padding_left_ -= n;
-        if (padding_left_ == 0) read_state_ = ReadState::Header;
-        break;
-      }
-    }
-  }
+        return std::nullopt;
+      },
+      [&] { return on_record_end(events); });
   if (err) error_ = err;
   return FeedResult{pos, std::move(err)};
 }
 
-std::optional<CodecError> FastCgiClientDecoder::on_header() {
-  record_ = decode_header(header_buf_);
-  content_left_ = record_.content_length;
-  padding_left_ = record_.padding_length;
+std::optional<CodecError> FastCgiClientDecoder::on_header(const RecordHeader& header) {
+  record_ = header;
   record_buf_.clear();
   streaming_ = false;
   if (record_.version != FCGI_VERSION_1) {

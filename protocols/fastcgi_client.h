@@ -75,18 +75,12 @@ class FastCgiClientDecoder {
   FeedResult feed(std::string_view in, std::vector<fcgi::ClientEvent>& events);
 
  private:
-  enum class ReadState : uint8_t { Header, Content, Padding };
-
-  std::optional<CodecError> on_header();
+  std::optional<CodecError> on_header(const fcgi::RecordHeader& header);
   std::optional<CodecError> on_record_end(std::vector<fcgi::ClientEvent>& events);
 
   Limits limits_;
-  ReadState read_state_ = ReadState::Header;
-  std::array<uint8_t, fcgi::FCGI_HEADER_LEN> header_buf_{};
-  size_t header_len_ = 0;
+  fcgi::RecordFramer framer_;
   fcgi::RecordHeader record_;
-  size_t content_left_ = 0;
-  size_t padding_left_ = 0;
   bool streaming_ = false;  // STDOUT/STDERR: content goes straight out
   std::string record_buf_;
   std::optional<CodecError> error_;

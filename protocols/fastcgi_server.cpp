@@ -39,59 +39,23 @@ CodecError FastCgiServerCodec::protocol_error(std::string what) const {
 FeedResult FastCgiServerCodec::feed(std::string_view in, std::vector<Event>& events,
                                     std::string& out) {
   if (error_) return FeedResult{0, error_};
-  size_t pos = 0;
   std::optional<CodecError> err;
-  while (pos < in.size() && !err) {
-    switch (read_state_) {
-      case ReadState::Header: {
-        size_t n = std::min(in.size() - pos, FCGI_HEADER_LEN - header_len_);
-        std::memcpy(header_buf_.data() + header_len_, in.data() + pos, n);
-        header_len_ += n;
-        pos += n;
-        if (header_len_ < FCGI_HEADER_LEN) break;
-        header_len_ = 0;
-        err = on_header();
-        if (!err && content_left_ == 0) err = on_record_end(events, out);
-        read_state_ = content_left_ > 0   ? ReadState::Content
-                      : padding_left_ > 0 ? ReadState::Padding
-                                          : ReadState::Header;
-        break;
-      }
-      case ReadState::Content: {
-        size_t n = std::min(in.size() - pos, content_left_);
-        std::string_view data = in.substr(pos, n);
-        pos += n;
-        content_left_ -= n;
-        err = on_content(data, events);
-        if (!err && content_left_ == 0) {
-          err = on_record_end(events, out);
-          read_state_ = padding_left_ > 0 ? ReadState::Padding : ReadState::Header;
-        }
-        break;
-      }
-      case ReadState::Padding: {
-        size_t n = std::min(in.size() - pos, padding_left_);
-        pos += n;
-        padding_left_ -= n;
-        if (padding_left_ == 0) read_state_ = ReadState::Header;
-        break;
-      }
-    }
-  }
+  size_t pos = framer_.feed(
+      in, err, [&](const RecordHeader& h) { return on_header(h); },
+      [&](std::string_view data) { return on_content(data, events); },
+      [&] { return on_record_end(events, out); });
   if (err) error_ = err;
   return FeedResult{pos, std::move(err)};
 }
 
 // Decides, from the header alone, where the content goes and what follows
 // the record. Errors here never resynchronise: the connection closes.
-std::optional<CodecError> FastCgiServerCodec::on_header() {
-  record_ = decode_header(header_buf_);
+std::optional<CodecError> FastCgiServerCodec::on_header(const RecordHeader& header) {
+  record_ = header;
   if (record_.version != FCGI_VERSION_1) {
     return protocol_error("FastCGI record version " + std::to_string(record_.version) +
                           " (only 1 is supported)");
   }
-  content_left_ = record_.content_length;
-  padding_left_ = record_.padding_length;
   sink_ = Sink::Skip;
   action_ = Action::None;
   record_buf_.clear();

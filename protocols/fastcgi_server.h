@@ -60,7 +60,6 @@ class FastCgiServerCodec final : public ServerCodec {
     std::optional<uint64_t> content_length;
     uint64_t body_bytes = 0;
   };
-  enum class ReadState : uint8_t { Header, Content, Padding };
   // What the current record's content is for.
   enum class Sink : uint8_t { Skip, Buffer, Params, Stdin };
   // What happens once the current record's content is complete.
@@ -72,7 +71,7 @@ class FastCgiServerCodec final : public ServerCodec {
     StreamId id = 0;
   };
 
-  std::optional<CodecError> on_header();
+  std::optional<CodecError> on_header(const fcgi::RecordHeader& header);
   std::optional<CodecError> on_app_header(Stream& s);
   std::optional<CodecError> check_body_bound(const Stream& s) const;
   std::optional<CodecError> on_content(std::string_view data, std::vector<Event>& events);
@@ -93,12 +92,8 @@ class FastCgiServerCodec final : public ServerCodec {
   bool multiplex_;
   std::unordered_map<StreamId, Stream> streams_;
 
-  ReadState read_state_ = ReadState::Header;
-  std::array<uint8_t, fcgi::FCGI_HEADER_LEN> header_buf_{};
-  size_t header_len_ = 0;
+  fcgi::RecordFramer framer_;
   fcgi::RecordHeader record_;
-  size_t content_left_ = 0;
-  size_t padding_left_ = 0;
   Sink sink_ = Sink::Skip;
   Action action_ = Action::None;
   std::string record_buf_;  // content of a discrete record, at most 65535 bytes

@@ -3,9 +3,11 @@
 // header, and name-value pairs (docs: protocols.md section 1).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -73,6 +75,70 @@ struct RecordHeader {
 // `bytes` holds exactly FCGI_HEADER_LEN bytes. The reserved byte is ignored.
 RecordHeader decode_header(const std::array<uint8_t, FCGI_HEADER_LEN>& bytes);
 void append_header(std::string& out, const RecordHeader& h);
+
+// Splits a byte stream into records, resumable at any byte; both sides'
+// decoders share it. For each record it calls, in order: on_header(header)
+// once its 8 bytes are in, on_content(bytes) as content arrives (any number
+// of pieces), on_end() after the last content byte. Padding is skipped.
+// Each callback returns std::optional<CodecError>; an error stops the feed at
+// once and is final (FastCGI has no way to resynchronise).
+class RecordFramer {
+ public:
+  template <class OnHeader, class OnContent, class OnEnd>
+  size_t feed(std::string_view in, std::optional<CodecError>& err, OnHeader&& on_header,
+              OnContent&& on_content, OnEnd&& on_end) {
+    size_t pos = 0;
+    while (pos < in.size() && !err) {
+      switch (state_) {
+        case State::Header: {
+          size_t n = std::min(in.size() - pos, FCGI_HEADER_LEN - header_len_);
+          std::memcpy(header_buf_.data() + header_len_, in.data() + pos, n);
+          header_len_ += n;
+          pos += n;
+          if (header_len_ < FCGI_HEADER_LEN) break;
+          header_len_ = 0;
+          RecordHeader h = decode_header(header_buf_);
+          content_left_ = h.content_length;
+          padding_left_ = h.padding_length;
+          err = on_header(h);
+          if (!err && content_left_ == 0) err = on_end();
+          state_ = content_left_ > 0   ? State::Content
+                   : padding_left_ > 0 ? State::Padding
+                                       : State::Header;
+          break;
+        }
+        case State::Content: {
+          size_t n = std::min(in.size() - pos, content_left_);
+          std::string_view data = in.substr(pos, n);
+          pos += n;
+          content_left_ -= n;
+          err = on_content(data);
+          if (!err && content_left_ == 0) {
+            err = on_end();
+            state_ = padding_left_ > 0 ? State::Padding : State::Header;
+          }
+          break;
+        }
+        case State::Padding: {
+          size_t n = std::min(in.size() - pos, padding_left_);
+          pos += n;
+          padding_left_ -= n;
+          if (padding_left_ == 0) state_ = State::Header;
+          break;
+        }
+      }
+    }
+    return pos;
+  }
+
+ private:
+  enum class State : uint8_t { Header, Content, Padding };
+  State state_ = State::Header;
+  std::array<uint8_t, FCGI_HEADER_LEN> header_buf_{};
+  size_t header_len_ = 0;
+  size_t content_left_ = 0;
+  size_t padding_left_ = 0;
+};
 
 // One record with the given content (at most kMaxContentLength bytes) and
 // no padding.
