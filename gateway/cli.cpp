@@ -40,6 +40,12 @@ enum class Opt {
   CheckConfig,
   Unquote,
   HttpVersion,
+  CertFile,
+  KeyFile,
+  AjpSecret,
+  AjpInsecure,
+  AjpAllowAttribute,
+  AjpPacketSize,
   Version,
   Help,
   NotYet,  // a tracd option gatewayd does not implement yet
@@ -80,8 +86,12 @@ constexpr OptionSpec kOptions[] = {
     {Opt::NotYet, 'a', "auth", true, false},
     {Opt::NotYet, 0, "basic-auth", true, false},
     {Opt::NotYet, 'r', "auto-reload", false, false},
-    {Opt::NotYet, 0, "certfile", true, false},
-    {Opt::NotYet, 0, "keyfile", true, false},
+    {Opt::CertFile, 0, "certfile", true, false},
+    {Opt::KeyFile, 0, "keyfile", true, false},
+    {Opt::AjpSecret, 0, "ajp-secret", true, false},
+    {Opt::AjpInsecure, 0, "ajp-insecure", false, false},
+    {Opt::AjpAllowAttribute, 0, "ajp-allow-attribute", true, false},
+    {Opt::AjpPacketSize, 0, "ajp-packet-size", true, false},
 };
 
 const OptionSpec* find_short(char c) {
@@ -109,6 +119,12 @@ const OptionSpec* find_long(std::string_view name, std::string& ambiguous) {
 // What the options said, before the defaults and checks of finish().
 struct Seen {
   std::optional<Protocol> protocol;
+  bool tls = false;
+  std::string cert_file, key_file;
+  std::optional<std::string> ajp_secret;
+  bool ajp_insecure = false;
+  std::vector<std::string> ajp_allowed_attributes;
+  std::optional<size_t> ajp_packet_size;
   std::optional<uint16_t> port;
   std::optional<std::string> host;
   std::string unix_path;
@@ -117,6 +133,8 @@ struct Seen {
   // The spelling each flag was given with, for error messages; "" = absent.
   std::string single_flag, env_flag, port_flag, host_flag, unix_flag;
   std::string socket_flag;  // first of --socket-mode/-owner/-group
+  std::string tls_flag;     // first of --certfile/--keyfile
+  std::string ajp_flag;     // first of the --ajp-* options
 };
 
 class CliParser {
@@ -141,6 +159,7 @@ class CliParser {
   std::optional<ConfigError> finish(EnvLookup env);
   std::optional<ConfigError> finish_projects(EnvLookup env);
   std::optional<ConfigError> finish_listener();
+  std::optional<ConfigError> finish_protocol_options(ListenerConfig& l);
 
   CliResult& out_;
   Seen seen_;
@@ -238,6 +257,10 @@ std::optional<ConfigError> CliParser::apply(const OptionSpec& spec, const std::s
     case Opt::CheckConfig:
       c.check_only = true;
       return std::nullopt;
+    case Opt::AjpInsecure:
+      seen_.ajp_insecure = true;
+      if (seen_.ajp_flag.empty()) seen_.ajp_flag = flag;
+      return std::nullopt;
     // Paths are percent-decoded exactly once whatever the protocol, so -q
     // has nothing left to do; HTTP/1.0 clients are served as such anyway.
     case Opt::Unquote:
@@ -267,8 +290,12 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
   switch (spec.id) {
     case Opt::Protocol: {
       Protocol p;
-      why = parse_protocol(value, p);
-      if (!why) seen_.protocol = p;
+      bool tls = false;
+      why = parse_protocol(value, p, tls);
+      if (!why) {
+        seen_.protocol = p;
+        seen_.tls = tls;
+      }
       out_.protocol_given = true;
       break;
     }
@@ -328,12 +355,36 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
     case Opt::Config:
       out_.config_file = value;
       break;
+    case Opt::CertFile:
+      seen_.cert_file = value;
+      if (seen_.tls_flag.empty()) seen_.tls_flag = flag;
+      break;
+    case Opt::KeyFile:
+      seen_.key_file = value;
+      if (seen_.tls_flag.empty()) seen_.tls_flag = flag;
+      break;
+    case Opt::AjpSecret:
+      seen_.ajp_secret = value;
+      break;
+    case Opt::AjpAllowAttribute:
+      seen_.ajp_allowed_attributes.push_back(value);
+      break;
+    case Opt::AjpPacketSize: {
+      size_t size = 0;
+      why = parse_ajp_packet_size(value, size);
+      seen_.ajp_packet_size = size;
+      break;
+    }
     default:
       break;
   }
   if (why) return ConfigError{flag, *why};
   if (spec.id == Opt::SocketMode || spec.id == Opt::SocketOwner || spec.id == Opt::SocketGroup) {
     if (seen_.socket_flag.empty()) seen_.socket_flag = flag;
+  }
+  if (spec.id == Opt::AjpSecret || spec.id == Opt::AjpAllowAttribute ||
+      spec.id == Opt::AjpPacketSize) {
+    if (seen_.ajp_flag.empty()) seen_.ajp_flag = flag;
   }
   return std::nullopt;
 }
@@ -379,11 +430,34 @@ std::optional<ConfigError> CliParser::finish_projects(EnvLookup env) {
   return std::nullopt;
 }
 
+// The --certfile/--keyfile and --ajp-* options, checked against the protocol.
+std::optional<ConfigError> CliParser::finish_protocol_options(ListenerConfig& l) {
+  if (!seen_.tls_flag.empty() && !seen_.tls) {
+    return ConfigError{seen_.tls_flag, "needs --protocol=https"};
+  }
+  if (seen_.tls) {
+    if (seen_.cert_file.empty()) return ConfigError{"--protocol=https", "needs --certfile"};
+    if (seen_.key_file.empty()) return ConfigError{"--protocol=https", "needs --keyfile"};
+  }
+  if (!seen_.ajp_flag.empty() && l.protocol != Protocol::Ajp13) {
+    return ConfigError{seen_.ajp_flag, "needs --protocol=ajp"};
+  }
+  l.tls = seen_.tls;
+  l.cert_file = seen_.cert_file;
+  l.key_file = seen_.key_file;
+  l.ajp_secret = seen_.ajp_secret;
+  l.ajp_insecure = seen_.ajp_insecure;
+  l.ajp_allowed_attributes = seen_.ajp_allowed_attributes;
+  if (seen_.ajp_packet_size) l.ajp_packet_size = *seen_.ajp_packet_size;
+  return std::nullopt;
+}
+
 std::optional<ConfigError> CliParser::finish_listener() {
   const Protocol protocol = seen_.protocol.value_or(Protocol::Http);
   out_.address_given = seen_.port || seen_.host || !seen_.unix_path.empty();
   ListenerConfig l;
   l.protocol = protocol;
+  if (auto err = finish_protocol_options(l)) return err;
   if (!seen_.unix_path.empty()) {
     if (!seen_.port_flag.empty())
       return ConfigError{seen_.port_flag, "cannot be combined with --unix-socket"};
@@ -403,7 +477,7 @@ std::optional<ConfigError> CliParser::finish_listener() {
     return std::nullopt;
   }
   l.host = seen_.host.value_or(default_host(protocol));
-  l.port = seen_.port.value_or(default_port(protocol));
+  l.port = seen_.port.value_or(default_port(protocol, seen_.tls));
   out_.config.listeners.push_back(std::move(l));
   return std::nullopt;
 }
@@ -427,20 +501,42 @@ std::string help_text() {
 
 // --- values shared with the config file ---------------------------------
 
-std::optional<std::string> parse_protocol(std::string_view name, Protocol& out) {
-  if (name == "http") {
-    out = Protocol::Http;
-    return std::nullopt;
+std::optional<std::string> parse_protocol(std::string_view name, Protocol& out, bool& tls) {
+  // tracd's names; "https" is http over TLS.
+  static constexpr std::pair<std::string_view, Protocol> kNames[] = {
+      {"http", Protocol::Http}, {"https", Protocol::Http}, {"fcgi", Protocol::FastCgi},
+      {"scgi", Protocol::Scgi}, {"ajp", Protocol::Ajp13},
+  };
+  for (const auto& [known, protocol] : kNames) {
+    if (name == known) {
+      out = protocol;
+      tls = name == "https";
+      return std::nullopt;
+    }
   }
-  if (name == "fcgi") {
-    out = Protocol::FastCgi;
-    return std::nullopt;
+  return "'" + std::string(name) + "' is not one of http, https, fcgi, scgi, ajp";
+}
+
+std::string_view listener_protocol_name(const ListenerConfig& l) {
+  return l.tls ? "https" : protocol_name(l.protocol);
+}
+
+std::optional<std::string> parse_ajp_packet_size(std::string_view text, size_t& out) {
+  size_t value = 0;
+  bool ok = !text.empty() && text.size() <= 5;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') ok = false;
+    if (ok) value = value * 10 + static_cast<size_t>(ch - '0');
   }
-  // Known to tracd; their codecs are not wired into the daemon yet.
-  if (name == "scgi" || name == "ajp" || name == "https") {
-    return std::string(name) + " is not supported yet";
+  if (!ok || value < 8192 || value > 65536) {
+    return "'" + std::string(text) + "' is not an AJP packet size (8192-65536)";
   }
-  return "'" + std::string(name) + "' is not one of http, fcgi";
+  out = value;
+  return std::nullopt;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
 std::optional<std::string> parse_port(std::string_view text, uint16_t& out) {
@@ -496,10 +592,10 @@ std::optional<std::string> normalize_base_path(std::string_view text, std::strin
   return std::nullopt;
 }
 
-uint16_t default_port(Protocol p) {
+uint16_t default_port(Protocol p, bool tls) {
   switch (p) {
     case Protocol::Http:
-      return 80;
+      return tls ? 443 : 80;
     case Protocol::FastCgi:
       return 8000;
     case Protocol::Scgi:

@@ -10,19 +10,22 @@ namespace gw {
 inline constexpr std::string_view kHelpText =
     R"(Usage: gatewayd [options] [projenv] ...
 
-Serves projects to web servers over HTTP/1.1 or FastCGI. Each projenv is a
-project directory holding a project.json; its name is the URL segment.
+Serves projects to web servers over HTTP/1.1, HTTPS, FastCGI, SCGI or AJP13.
+Each projenv is a project directory holding a project.json; its name is the
+URL segment.
 
 Options:
   --version             show program's version number and exit
   -h, --help            show this help message and exit
-  --protocol=PROTOCOL   the server protocol: http (default) or fcgi; scgi,
-                        ajp and https are not supported yet
+  --protocol=PROTOCOL   the server protocol: http (default), https, scgi,
+                        ajp or fcgi
   -p PORT, --port=PORT  the port number to bind to (default: 80 for http,
-                        8000 for fcgi)
+                        443 for https, 4000 for scgi, 8009 for ajp, 8000 for
+                        fcgi)
   -b HOST, --hostname=HOST
                         the host name or IP address to bind to (default: all
-                        interfaces for http, 127.0.0.1 for fcgi)
+                        interfaces for http and https, 127.0.0.1 for scgi,
+                        ajp and fcgi)
   --unix-socket=PATH    listen on a unix socket instead of TCP
   --socket-mode=MODE    octal permissions of the unix socket (e.g. 0660)
   --socket-owner=USER   owner of the unix socket (name or numeric id)
@@ -34,6 +37,21 @@ Options:
                         project list
   --base-path=BASE_PATH
                         the initial portion of the request URL's path
+  --certfile=CERTFILE   PEM certificate chain for https
+  --keyfile=KEYFILE     PEM private key for https
+  --ajp-secret=SECRET   the secret every AJP request must carry (mod_jk
+                        "secret", mod_proxy_ajp "secret="); requests without
+                        it get 403
+  --ajp-insecure        allow an AJP listener on a non-loopback address
+                        without a secret (not recommended)
+  --ajp-allow-attribute=NAME
+                        accept AJP request attribute NAME besides
+                        AJP_REMOTE_PORT, AJP_LOCAL_ADDR, AJP_SSL_PROTOCOL and
+                        JK_LB_ACTIVATION (repeatable); any other attribute
+                        gets 403
+  --ajp-packet-size=SIZE
+                        AJP packet size, 8192 (default) to 65536; must match
+                        mod_jk max_packet_size / ProxyIOBufferSize
   -q, --unquote         accepted for tracd compatibility; paths are always
                         percent-decoded exactly once, so it changes nothing
   --http10              accepted for tracd compatibility; no effect

@@ -246,16 +246,47 @@ std::optional<ConfigError> read_unix_listener(const Obj& o, const std::string& b
   return o.get_string("socket_group", l.socket_group);
 }
 
+// "certfile"/"keyfile" (https) and the AJP keys. Whether they suit the
+// protocol is checked by validate(), which sees command-line listeners too.
+std::optional<ConfigError> read_protocol_options(const Obj& o, const std::string& base_dir,
+                                                 ListenerConfig& l) {
+  if (auto e = o.get_string("certfile", l.cert_file)) return e;
+  if (auto e = o.get_string("keyfile", l.key_file)) return e;
+  if (!l.cert_file.empty()) l.cert_file = resolve_from(base_dir, l.cert_file);
+  if (!l.key_file.empty()) l.key_file = resolve_from(base_dir, l.key_file);
+  if (auto e = o.get_opt_string("secret", l.ajp_secret)) return e;
+  std::optional<bool> insecure;
+  if (auto e = o.get_bool("insecure", insecure)) return e;
+  l.ajp_insecure = insecure.value_or(false);
+  uint64_t packet_size = l.ajp_packet_size;
+  if (auto e = o.get_uint("packet_size", 8192, 65536, packet_size)) return e;
+  l.ajp_packet_size = static_cast<size_t>(packet_size);
+  if (const Json* list = o.find("allowed_attributes")) {
+    if (!list->is_array()) return o.error("allowed_attributes", "must be an array of names");
+    for (const Json& item : *list) {
+      if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
+        return o.error("allowed_attributes", "must hold non-empty strings");
+      }
+      l.ajp_allowed_attributes.push_back(item.get<std::string>());
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_dir,
                                          ListenerConfig& l) {
   if (auto e = o.only({"protocol", "host", "port", "unix_socket", "socket_mode", "socket_owner",
-                       "socket_group", "base_path", "name"})) {
+                       "socket_group", "base_path", "name", "certfile", "keyfile", "secret",
+                       "insecure", "allowed_attributes", "packet_size"})) {
     return e;
   }
   std::string protocol;
-  if (!o.find("protocol")) return o.error("protocol", "is required (http or fcgi)");
+  if (!o.find("protocol")) {
+    return o.error("protocol", "is required (http, https, fcgi, scgi or ajp)");
+  }
   if (auto e = o.get_string("protocol", protocol)) return e;
-  if (auto why = parse_protocol(protocol, l.protocol)) return o.error("protocol", *why);
+  if (auto why = parse_protocol(protocol, l.protocol, l.tls)) return o.error("protocol", *why);
+  if (auto e = read_protocol_options(o, base_dir, l)) return e;
   if (o.find("unix_socket")) {
     if (auto e = read_unix_listener(o, base_dir, l)) return e;
   } else {
@@ -264,7 +295,7 @@ std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_d
     }
     l.host = default_host(l.protocol);
     if (auto e = o.get_string("host", l.host, /*allow_empty=*/true)) return e;
-    uint64_t port = default_port(l.protocol);
+    uint64_t port = default_port(l.protocol, l.tls);
     if (auto e = o.get_uint("port", 1, 65535, port)) return e;
     l.port = static_cast<uint16_t>(port);
   }
@@ -575,99 +606,6 @@ std::optional<ConfigError> load_projects_unguarded(const ServerConfig& config,
   return std::nullopt;
 }
 
-// --- validate -------------------------------------------------------------
-
-std::string describe(const ListenerConfig& l) {
-  if (!l.name.empty()) return "listener " + l.name;
-  std::string s = "listener " + std::string(protocol_name(l.protocol)) + ":";
-  if (l.inherited_fd0) return s + "fd0";
-  if (!l.unix_path.empty()) return s + "unix:" + l.unix_path;
-  std::string host = l.host.empty() ? "*" : l.host;
-  if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return s + host + ":" + std::to_string(l.port);
-}
-
-std::optional<ConfigError> validate_listener(const ListenerConfig& l) {
-  const std::string where = describe(l);
-  Protocol p;
-  if (auto why = parse_protocol(protocol_name(l.protocol), p)) return ConfigError{where, *why};
-  const bool is_unix = !l.unix_path.empty();
-  const bool is_tcp = !l.host.empty() || l.port != 0;
-  if (int{is_unix} + int{l.inherited_fd0} + int{is_tcp} > 1) {
-    return ConfigError{where, "give one of host/port, a unix socket or the inherited fd 0"};
-  }
-  if (is_unix) {
-    if (auto why = check_unix_path(l.unix_path)) return ConfigError{where, *why};
-  } else {
-    if (l.socket_mode || !l.socket_owner.empty() || !l.socket_group.empty()) {
-      return ConfigError{where, "socket mode, owner and group need a unix socket"};
-    }
-    if (!l.inherited_fd0 && l.port == 0) return ConfigError{where, "port must be 1-65535"};
-  }
-  if (l.socket_mode && *l.socket_mode > 0777) return ConfigError{where, "socket mode above 0777"};
-  std::string normal;
-  if (l.base_path && (normalize_base_path(*l.base_path, normal) || normal != *l.base_path)) {
-    return ConfigError{where, "base path '" + *l.base_path + "' is not normalised"};
-  }
-  return std::nullopt;
-}
-
-std::optional<ConfigError> validate_listeners(const ServerConfig& c) {
-  std::set<std::string> addresses;
-  for (const auto& l : c.listeners) {
-    if (auto e = validate_listener(l)) return e;
-    std::string key = !l.unix_path.empty() ? "unix:" + l.unix_path
-                      : l.inherited_fd0    ? "fd0"
-                                           : l.host + "\n" + std::to_string(l.port);
-    if (!addresses.insert(key).second) {
-      return ConfigError{describe(l), "the same address is configured twice"};
-    }
-  }
-  return std::nullopt;
-}
-
-std::optional<ConfigError> validate_projects(const ServerConfig& c) {
-  if (c.project_dirs.empty() && c.env_parent_dir.empty()) {
-    return ConfigError{"projects",
-                       "no project: give a project directory, -e DIR, or set TRAC_ENV / "
-                       "TRAC_ENV_PARENT_DIR"};
-  }
-  if (!c.project_dirs.empty() && !c.env_parent_dir.empty()) {
-    return ConfigError{"projects", "give project directories or a parent directory, not both"};
-  }
-  for (const auto& dir : c.project_dirs) {
-    if (dir.empty()) return ConfigError{"projects", "a project directory name is empty"};
-  }
-  if (c.single_env && c.project_dirs.size() != 1) {
-    return ConfigError{"single_env", "needs exactly one project directory, not " +
-                                         std::to_string(c.project_dirs.size())};
-  }
-  return std::nullopt;
-}
-
-std::optional<ConfigError> validate_limits(const Limits& l) {
-  // A codec waits for a whole FastCGI record (header, 65535 bytes, padding).
-  constexpr size_t kLargestRecord = 8 + 65535 + 255;
-  if (l.input_buffer_bytes < kLargestRecord) {
-    return ConfigError{"limits.input_buffer_bytes",
-                       "must be at least " + std::to_string(kLargestRecord)};
-  }
-  const std::pair<const char*, size_t> nonzero[] = {
-      {"limits.header_bytes", l.header_bytes},
-      {"limits.header_count", l.header_count},
-      {"limits.name_bytes", l.name_bytes},
-      {"limits.value_bytes", l.value_bytes},
-      {"limits.request_line_bytes", l.request_line_bytes},
-      {"limits.streams_per_connection", l.streams_per_connection},
-      {"limits.max_connections", l.max_connections},
-      {"limits.output_high_water", l.output_high_water},
-  };
-  for (const auto& [name, value] : nonzero) {
-    if (value == 0) return ConfigError{name, "must be at least 1"};
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<ConfigError> load_config_file(const std::string& path, ServerConfig& config) {
@@ -701,22 +639,6 @@ std::optional<ConfigError> load_projects(const ServerConfig& config,
     return load_projects_unguarded(config, out);
   } catch (const std::exception& e) {
     return ConfigError{"projects", e.what()};
-  }
-}
-
-std::optional<ConfigError> validate(const ServerConfig& config) {
-  try {
-    if (auto e = validate_projects(config)) return e;
-    if (auto e = validate_listeners(config)) return e;
-    std::string normal;
-    if (config.base_path &&
-        (normalize_base_path(*config.base_path, normal) || normal != *config.base_path)) {
-      return ConfigError{"base_path", "'" + *config.base_path + "' is not normalised"};
-    }
-    if (config.umask > 0777) return ConfigError{"umask", "must be at most 0777"};
-    return validate_limits(config.limits);
-  } catch (const std::exception& e) {
-    return ConfigError{"configuration", e.what()};
   }
 }
 

@@ -32,6 +32,20 @@ struct ListenerConfig {
   // Unset: trust SCRIPT_NAME/PATH_INFO as the front end splits them.
   std::optional<std::string> base_path;
   std::string name;  // for logs; defaults to "proto:address"
+  // HTTPS: the http protocol over TLS, with a PEM certificate chain and key.
+  bool tls = false;
+  std::string cert_file;
+  std::string key_file;
+  // AJP13, secure by default (the Ghostcat lesson): a listener on an address
+  // other than loopback needs a secret unless ajp_insecure says otherwise.
+  std::optional<std::string> ajp_secret;
+  bool ajp_insecure = false;
+  // req_attribute names accepted beyond AJP_REMOTE_PORT, AJP_LOCAL_ADDR,
+  // AJP_SSL_PROTOCOL and JK_LB_ACTIVATION; any other gets 403.
+  std::vector<std::string> ajp_allowed_attributes;
+  // Must equal the web server's mod_jk max_packet_size / mod_proxy_ajp
+  // ProxyIOBufferSize: 8192 (the AJP default) up to 65536.
+  size_t ajp_packet_size = 8192;
 };
 
 // How a project's backend is configured in project.json ("backend": {...}).
@@ -132,9 +146,14 @@ std::string help_text();
 
 // Value parsers shared by the command line and the config file. Each returns
 // nullopt on success or the reason the value is rejected.
-//  * protocol: "http", "fcgi"; "scgi", "ajp", "https" are known names that are
-//    "not supported yet".
-std::optional<std::string> parse_protocol(std::string_view name, Protocol& out);
+//  * protocol: "http", "https" (http with tls set), "fcgi", "scgi", "ajp".
+std::optional<std::string> parse_protocol(std::string_view name, Protocol& out, bool& tls);
+//  * AJP packet size: 8192-65536.
+std::optional<std::string> parse_ajp_packet_size(std::string_view text, size_t& out);
+// "https" for a TLS http listener, else protocol_name().
+std::string_view listener_protocol_name(const ListenerConfig& l);
+// Whether a TCP host only reaches this machine ("127.x", "::1", "localhost").
+bool is_loopback_host(std::string_view host);
 //  * port: decimal digits only, 1-65535.
 std::optional<std::string> parse_port(std::string_view text, uint16_t& out);
 //  * octal mode / umask: "022", "0660", "0o22"; at most 0777.
@@ -143,8 +162,9 @@ std::optional<std::string> parse_octal_mode(std::string_view text, uint32_t& out
 //    becomes "" (mounted at the root). "." and ".." segments are rejected.
 std::optional<std::string> normalize_base_path(std::string_view text, std::string& out);
 
-// tracd's default port per protocol (http 80, scgi 4000, ajp 8009, fcgi 8000).
-uint16_t default_port(Protocol p);
+// tracd's default port per protocol (http 80, https 443, scgi 4000, ajp 8009,
+// fcgi 8000).
+uint16_t default_port(Protocol p, bool tls = false);
 // Default bind address: "" (all interfaces) for http as in tracd, but
 // 127.0.0.1 for the gateway protocols, whose peers are trusted to set
 // REMOTE_USER, HTTPS and the like: such a port must never be exposed by

@@ -4,10 +4,13 @@
 
 #include <ctime>
 
+#include "gateway/io/stream.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
+#include "protocols/ajp13_server.h"
 #include "protocols/fastcgi_server.h"
 #include "protocols/http1_server.h"
+#include "protocols/scgi_server.h"
 
 namespace gw {
 
@@ -33,15 +36,25 @@ std::string http_date() {
 
 }  // namespace
 
-std::unique_ptr<ServerCodec> make_server_codec(Protocol protocol, const Limits& limits) {
-  switch (protocol) {
+std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
+                                               const Limits& limits) {
+  switch (listener.protocol) {
     case Protocol::FastCgi:
       return std::make_unique<FastCgiServerCodec>(limits);
     case Protocol::Http:
       return std::make_unique<Http1ServerCodec>(limits);
-    default:
-      return nullptr;
+    case Protocol::Scgi:
+      return std::make_unique<ScgiServerCodec>(limits);
+    case Protocol::Ajp13: {
+      Limits ajp_limits = limits;
+      ajp_limits.ajp_packet_size = listener.ajp_packet_size;
+      AjpOptions options;
+      options.secret = listener.ajp_secret;
+      options.allowed_attributes = listener.ajp_allowed_attributes;
+      return std::make_unique<AjpServerCodec>(ajp_limits, std::move(options));
+    }
   }
+  return nullptr;
 }
 
 // One request in flight: the sink its backend writes the response into.
@@ -105,11 +118,11 @@ class Connection::RequestState final : public ResponseSink {
 };
 
 Connection::Connection(Server& server, const ListenerConfig& listener,
-                       std::unique_ptr<io::Stream> stream, PeerInfo peer)
+                       std::unique_ptr<io::Channel> channel, PeerInfo peer)
     : server_(server),
       listener_(listener),
-      stream_(std::move(stream)),
-      codec_(make_server_codec(listener.protocol, server.limits())),
+      stream_(std::move(channel)),
+      codec_(make_server_codec(listener, server.limits())),
       peer_(std::move(peer)),
       idle_timer_(server.loop()) {
   stream_->set_handler(this);
@@ -188,6 +201,7 @@ void Connection::process_input() {
     }
   } while (refeed_ && !closing_);
   in_process_ = false;
+  request_more_body();
   flush();
   if (closing_) return;
   // A backend paused on bytes that were only gathered, and the socket took
@@ -198,6 +212,16 @@ void Connection::process_input() {
     stream_->read_stop();
   } else if (!input_eof_ && in_.size() < server_.limits().input_buffer_bytes) {
     stream_->read_start();
+  }
+}
+
+void Connection::request_more_body() {
+  // AJP sends body packets only when asked; the codec asks at most once per
+  // packet, so this may run after every pass. Other codecs ignore it.
+  for (const auto& [id, state] : requests_) {
+    if (state->body_done_) continue;
+    if (state->exchange_ && state->exchange_->body_congested()) continue;
+    codec_->want_body(id, out_);
   }
 }
 
@@ -233,6 +257,17 @@ void Connection::start_request(RequestStarted& started) {
     req.server_addr = peer_.local_addr;
     req.server_port = peer_.local_port;
   }
+  if (listener_.tls) {
+    // Our own TLS: the facts come from the handshake, not from the client.
+    req.https = true;
+    if (const io::TlsFacts* tls = stream_->tls()) {
+      req.ssl_protocol = tls->protocol;
+      req.ssl_cipher = tls->cipher;
+      req.ssl_session_id = tls->session_id;
+      req.ssl_client_cert = tls->client_cert;
+      req.ssl_key_size = tls->key_bits;
+    }
+  }
   if (req.server_name.empty()) {
     if (const std::string* host = req.header("Host")) {
       std::string_view h = *host;
@@ -247,6 +282,14 @@ void Connection::start_request(RequestStarted& started) {
   RequestState& st = *state;
   requests_[started.stream] = std::move(state);
   arm_idle_timer();
+
+  if (started.reject_status != 0) {  // e.g. AJP: wrong secret, attribute not allowed
+    st.log_error("refused: " + started.reject_reason);
+    int status = started.reject_status;
+    respond_locally(st, status, "text/plain; charset=utf-8",
+                    std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
+    return;
+  }
 
   Route route = server_.route(req, listener_);
   switch (route.kind) {
@@ -353,7 +396,10 @@ void Connection::on_eof() {
 }
 
 void Connection::on_error(int uv_error) {
-  if (uv_error != UV_ECONNRESET && uv_error != UV_EPIPE) {
+  std::string detail = stream_->error_detail();  // TLS: the handshake's reason
+  if (!detail.empty()) {
+    log::info(tag() + ": " + detail);
+  } else if (uv_error != UV_ECONNRESET && uv_error != UV_EPIPE) {
     log::info(tag() + ": " + io::uv_error_text(uv_error));
   }
   close(false);

@@ -14,7 +14,7 @@
 
 #include "dispatch/backend.h"
 #include "gateway/config.h"
-#include "gateway/io/stream.h"
+#include "gateway/io/channel.h"
 #include "gateway/io/timer.h"
 #include "protocols/codec.h"
 
@@ -29,11 +29,13 @@ struct PeerInfo {
   uint16_t local_port = 0;
 };
 
-std::unique_ptr<ServerCodec> make_server_codec(Protocol protocol, const Limits& limits);
+std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
+                                               const Limits& limits);
 
 class Connection final : public io::StreamHandler {
  public:
-  Connection(Server& server, const ListenerConfig& listener, std::unique_ptr<io::Stream> stream,
+  // `channel` is a plain socket, or TLS over one for an https listener.
+  Connection(Server& server, const ListenerConfig& listener, std::unique_ptr<io::Channel> channel,
              PeerInfo peer);
   ~Connection() override;
 
@@ -53,6 +55,7 @@ class Connection final : public io::StreamHandler {
 
   void process_input();
   void handle_event(Event& event);
+  void request_more_body();
   void start_request(RequestStarted& started);
   void respond_locally(RequestState& state, int status, std::string_view content_type,
                        std::string body, std::vector<Header> extra = {});
@@ -67,7 +70,7 @@ class Connection final : public io::StreamHandler {
 
   Server& server_;
   const ListenerConfig& listener_;
-  std::unique_ptr<io::Stream> stream_;
+  std::unique_ptr<io::Channel> stream_;
   std::unique_ptr<ServerCodec> codec_;
   PeerInfo peer_;
   io::Timer idle_timer_;

@@ -15,6 +15,7 @@
 
 #include "gateway/connection.h"
 #include "gateway/io/address.h"
+#include "gateway/io/tls.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
 
@@ -94,7 +95,7 @@ Listener::~Listener() {
 }
 
 std::string Listener::describe() const {
-  std::string p(protocol_name(config_.protocol));
+  std::string p(listener_protocol_name(config_));
   if (config_.inherited_fd0) return p + ":fd0";
   if (!config_.unix_path.empty()) return p + ":unix:" + config_.unix_path;
   io::Address a;
@@ -104,6 +105,13 @@ std::string Listener::describe() const {
 }
 
 std::optional<std::string> Listener::open(uint32_t umask_bits) {
+  if (config_.tls) {
+    // Loaded before binding: a bad certificate must stop the start, not
+    // surface as failed handshakes later.
+    std::string error;
+    tls_ = io::TlsContext::load(config_.cert_file, config_.key_file, error);
+    if (!tls_) return describe() + ": " + error;
+  }
   if (config_.inherited_fd0) return open_inherited();
   if (!config_.unix_path.empty()) return open_unix(umask_bits);
   return open_tcp();
@@ -315,7 +323,13 @@ void Listener::accept_one() {
     log::warn(describe() + ": refused " + peer.remote_addr + ": not in FCGI_WEB_SERVER_ADDRS");
     return;  // the Stream's destructor closes the socket
   }
-  auto conn = std::make_unique<Connection>(server_, config_, std::move(stream), std::move(peer));
+  std::unique_ptr<io::Channel> channel;
+  if (tls_) {
+    channel = std::make_unique<io::TlsStream>(*tls_, std::move(stream));
+  } else {
+    channel = std::move(stream);
+  }
+  auto conn = std::make_unique<Connection>(server_, config_, std::move(channel), std::move(peer));
   Connection* raw = conn.get();
   server_.adopt(std::move(conn));
   raw->start();

@@ -5,6 +5,7 @@
 
 #include <netinet/in.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,10 @@
 struct uv_stream_s;
 
 namespace gw {
+
+namespace io {
+class TlsContext;
+}
 
 class Server;
 
@@ -46,6 +51,7 @@ class Listener {
   // FCGI_WEB_SERVER_ADDRS: when set, TCP peers must be in it (IPv6 is an extension).
   std::vector<in6_addr> allowed_peers_;
   bool restrict_peers_ = false;
+  std::unique_ptr<io::TlsContext> tls_;  // https listeners
 };
 
 // True when fd 0 is a listening socket (how a web server that spawns us

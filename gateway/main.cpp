@@ -1,8 +1,6 @@
 // gatewayd: one libuv loop serving FastCGI and HTTP front ends, routing
 // each request to a project's backend. See README.md for the command line.
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -15,6 +13,7 @@
 
 #include "gateway/cgi_mode.h"
 #include "gateway/config.h"
+#include "gateway/daemon.h"
 #include "gateway/io/timer.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
@@ -29,55 +28,6 @@ const char* lookup_env(const char* name) {
 int fail_config(const gw::ConfigError& e) {
   std::fprintf(stderr, "gatewayd: %s\n", e.message().c_str());
   return 2;
-}
-
-// Detaches from the terminal: fork, new session, stdio to /dev/null. The
-// parent exits once the child is running.
-bool daemonize(const std::string& pidfile) {
-  pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid > 0) _exit(0);
-  setsid();
-  pid = fork();
-  if (pid < 0) return false;
-  if (pid > 0) _exit(0);
-  int null = open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    dup2(null, 0);
-    dup2(null, 1);
-    dup2(null, 2);
-    if (null > 2) close(null);
-  }
-  if (!pidfile.empty()) {
-    FILE* f = std::fopen(pidfile.c_str(), "w");
-    if (!f) return false;
-    std::fprintf(f, "%d\n", static_cast<int>(getpid()));
-    std::fclose(f);
-  }
-  return true;
-}
-
-// After binding: give up root for the configured user and group.
-std::string drop_privileges(const std::string& user, const std::string& group) {
-  if (!group.empty()) {
-    struct group* gr = getgrnam(group.c_str());
-    gid_t gid = gr ? gr->gr_gid : static_cast<gid_t>(std::strtoul(group.c_str(), nullptr, 10));
-    if (!gr && group.find_first_not_of("0123456789") != std::string::npos)
-      return "--group: no such group: " + group;
-    if (setgroups(0, nullptr) != 0 && geteuid() == 0)
-      return std::string("setgroups: ") + std::strerror(errno);
-    if (setgid(gid) != 0) return std::string("setgid: ") + std::strerror(errno);
-  }
-  if (!user.empty()) {
-    struct passwd* pw = getpwnam(user.c_str());
-    if (!pw && user.find_first_not_of("0123456789") != std::string::npos)
-      return "--user: no such user: " + user;
-    uid_t uid = pw ? pw->pw_uid : static_cast<uid_t>(std::strtoul(user.c_str(), nullptr, 10));
-    if (group.empty() && pw && setgid(pw->pw_gid) != 0)
-      return std::string("setgid: ") + std::strerror(errno);
-    if (setuid(uid) != 0) return std::string("setuid: ") + std::strerror(errno);
-  }
-  return "";
 }
 
 struct SignalWatch {
@@ -169,7 +119,9 @@ int main(int argc, char** argv) {
   }
   if (cgi_mode) return gw::run_cgi_mode(config, projects);
 
-  if (config.daemonize && !daemonize(config.pidfile)) {
+  // Detached before the loop exists (a loop does not survive fork), but the
+  // starter waits until the listeners are bound and hears of any failure.
+  if (config.daemonize && !gw::detach_from_terminal()) {
     std::fprintf(stderr, "gatewayd: cannot daemonize: %s\n", std::strerror(errno));
     return 1;
   }
@@ -181,24 +133,28 @@ int main(int argc, char** argv) {
   {
     gw::Server server(&loop, config, std::move(projects));
     std::string failure;
-    if (auto err = server.start()) {
-      failure = *err;
-    } else {
-      failure = drop_privileges(config.user, config.group);
-    }
+    if (auto err = server.start()) failure = *err;
+    if (failure.empty() && !config.pidfile.empty()) failure = gw::write_pidfile(config.pidfile);
+    if (failure.empty()) failure = gw::drop_privileges(config.user, config.group);
     if (!failure.empty()) {
       // Logged once: to the error log, which is stderr unless --error-log.
       gw::log::error(failure);
       if (!config.error_log.empty()) std::fprintf(stderr, "gatewayd: %s\n", failure.c_str());
+      gw::detach_done(failure);
       server.stop();
       status = 1;
     } else {
+      gw::detach_done("");
       run_until_stopped(loop, server);
     }
   }
   gw::io::release_deferred(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  if (status == 0) gw::log::info("stopped");
+  if (status == 0) {
+    // Best effort: after dropping privileges the directory may not let us.
+    if (!config.pidfile.empty()) unlink(config.pidfile.c_str());
+    gw::log::info("stopped");
+  }
   return status;
 }

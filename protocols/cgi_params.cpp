@@ -237,6 +237,16 @@ void map_other(Header& var, bool has_content_type, Request& out) {
     out.auth_type = std::move(var.value);
   } else if (name == "HTTPS") {
     out.https = out.https || is_true_flag(&var.value);
+  } else if (name == "SSL_PROTOCOL") {
+    out.ssl_protocol = std::move(var.value);
+  } else if (name == "SSL_CIPHER") {
+    out.ssl_cipher = std::move(var.value);
+  } else if (name == "SSL_SESSION_ID") {
+    out.ssl_session_id = std::move(var.value);
+  } else if (name == "SSL_CLIENT_CERT") {
+    out.ssl_client_cert = std::move(var.value);
+  } else if (name == "SSL_CIPHER_USEKEYSIZE") {
+    out.ssl_key_size = parse_port(var.value);  // key bits fit 16 bits, as in AJP
   } else if (name.starts_with("HTTP_")) {
     if (name == "HTTP_CONTENT_TYPE" && has_content_type) return;
     std::string header = header_name_from_cgi(name.substr(5));
@@ -361,6 +371,12 @@ std::vector<Header> cgi_from_request(const Request& r, const CgiContext& context
   add("SERVER_PORT", std::to_string(r.server_port));
   add("SERVER_PROTOCOL", r.server_protocol.empty() ? "HTTP/1.1" : r.server_protocol);
   add("SERVER_SOFTWARE", context.server_software);
+  // TLS facts under mod_ssl's names, which PHP and most CGI apps read.
+  if (!r.ssl_protocol.empty()) add("SSL_PROTOCOL", r.ssl_protocol);
+  if (!r.ssl_cipher.empty()) add("SSL_CIPHER", r.ssl_cipher);
+  if (r.ssl_key_size != 0) add("SSL_CIPHER_USEKEYSIZE", std::to_string(r.ssl_key_size));
+  if (!r.ssl_session_id.empty()) add("SSL_SESSION_ID", r.ssl_session_id);
+  if (!r.ssl_client_cert.empty()) add("SSL_CLIENT_CERT", r.ssl_client_cert);
   add_http_vars(r, vars);
   return vars;
 }

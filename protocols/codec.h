@@ -42,6 +42,12 @@ using StreamId = uint16_t;  // FastCGI request id; 1 for the other protocols
 struct RequestStarted {
   StreamId stream;
   Request request;
+  // Non-zero: the codec parsed the request but refuses it (AJP: wrong secret,
+  // an attribute not on the allowlist). The Connection answers this status
+  // itself, never routes the request, and logs reject_reason; the body (if
+  // any) still arrives as BodyData/BodyEnd so that the byte count stays exact.
+  int reject_status = 0;
+  std::string reject_reason;
 };
 struct BodyData {
   StreamId stream;

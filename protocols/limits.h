@@ -18,6 +18,10 @@ struct Limits {
   size_t streams_per_connection = 64;     // FastCGI requests in flight on one connection
   size_t max_connections = 4096;          // advertised as FCGI_MAX_CONNS
   uint64_t max_body_bytes = 0;            // 0: unlimited (bodies stream)
+  // AJP13 packet size, header included: mod_jk max_packet_size and
+  // mod_proxy_ajp ProxyIOBufferSize must match it. 8192 (the AJP default) up
+  // to 65536.
+  size_t ajp_packet_size = 8192;
   // Input buffer of a connection: must hold the largest unit a codec waits
   // for whole (a FastCGI record with padding is 8 + 65535 + 255 bytes).
   size_t input_buffer_bytes = 80 * 1024;

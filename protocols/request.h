@@ -48,6 +48,17 @@ struct Request {
   std::string remote_user;
   std::string auth_type;
   bool https = false;
+  // TLS facts of the client's connection to the front end, when known: from
+  // our own TLS listener, AJP's ssl_* attributes, or the SSL_* variables a
+  // FastCGI/SCGI front end passes (mod_ssl names). Empty / 0 when unknown.
+  std::string ssl_protocol;     // "TLSv1.3"
+  std::string ssl_cipher;       // "TLS_AES_256_GCM_SHA384"
+  std::string ssl_session_id;   // hex
+  std::string ssl_client_cert;  // PEM
+  uint32_t ssl_key_size = 0;    // cipher key bits (AJP ssl_key_size)
+  // Where the front end routed the request (AJP route / jvm_route): logged,
+  // never used to choose a project, file or backend.
+  std::string route;
 
   // First header with this name (case-insensitive), or nullptr.
   const std::string* header(std::string_view name) const;

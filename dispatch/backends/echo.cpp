@@ -54,6 +54,13 @@ Json describe_request(std::string_view project, const Request& r) {
   j["remote_user"] = r.remote_user;
   j["auth_type"] = r.auth_type;
   j["https"] = r.https;
+  // TLS facts only when known, so plain requests stay short.
+  if (!r.ssl_protocol.empty()) j["ssl_protocol"] = r.ssl_protocol;
+  if (!r.ssl_cipher.empty()) j["ssl_cipher"] = r.ssl_cipher;
+  if (r.ssl_key_size != 0) j["ssl_key_size"] = r.ssl_key_size;
+  if (!r.ssl_session_id.empty()) j["ssl_session_id"] = r.ssl_session_id;
+  if (!r.ssl_client_cert.empty()) j["ssl_client_cert"] = r.ssl_client_cert;
+  if (!r.route.empty()) j["route"] = r.route;
   return j;
 }
 

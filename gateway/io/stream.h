@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "gateway/io/address.h"
+#include "gateway/io/channel.h"
 
 struct uv_loop_s;
 struct uv_stream_s;
@@ -23,37 +24,27 @@ struct uv_connect_s;
 
 namespace gw::io {
 
-class StreamHandler {
- public:
-  virtual ~StreamHandler() = default;
-  virtual void on_read(std::string_view data) = 0;
-  virtual void on_eof() = 0;
-  virtual void on_error(int uv_error) = 0;  // read or write failed; close follows
-  virtual void on_drain() {}                // queued() fell to zero
-  virtual void on_closed() {}               // last callback
-};
-
-class Stream {
+class Stream : public Channel {
  public:
   // Adopts an initialised, connected handle (uv_tcp_t or uv_pipe_t
   // allocated with new).
   explicit Stream(uv_stream_s* handle);
-  ~Stream();
+  ~Stream() override;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
-  void set_handler(StreamHandler* handler) { handler_ = handler; }
-  void read_start();
-  void read_stop();
-  bool reading() const { return reading_; }
+  void set_handler(StreamHandler* handler) override { handler_ = handler; }
+  void read_start() override;
+  void read_stop() override;
+  bool reading() const override { return reading_; }
 
   // Queues `data` for writing (tries to write at once first).
-  void write(std::string_view data);
-  size_t queued() const { return queued_; }
+  void write(std::string_view data) override;
+  size_t queued() const override { return queued_; }
 
   // Closes the stream; with flush, after the queued bytes are written.
-  void close(bool flush);
-  bool closing() const { return closing_; }
+  void close(bool flush) override;
+  bool closing() const override { return closing_; }
 
   int fd() const;
   uv_stream_s* handle() { return handle_; }

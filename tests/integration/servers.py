@@ -178,3 +178,87 @@ def start_apache(ws, site_text, http_port, dead_http_port, modules=(), extra="",
     p.extra_logs.append(ws.path("apache-error.log"))
     wait_until(lambda: tcp_accepts(http_port) and tcp_accepts(dead_http_port), timeout, "apache2", proc=p)
     return p
+
+
+# ---------------------------------------------------------------------------
+# SCGI, AJP13 and TLS fronts: helpers shared by test_scgi, test_ajp, test_tls
+
+# What Apache needs for basic auth with a password file.
+APACHE_AUTH_MODULES = ["auth_basic", "authn_core", "authn_file", "authz_user"]
+
+# The one account of every password file the tests write.
+AUTH_USER = "alice"
+AUTH_PASSWORD = "s3cret-pass"
+
+TLS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "tls")
+TLS_CA = os.path.join(TLS_DIR, "ca.pem")
+TLS_CERT = os.path.join(TLS_DIR, "server.pem")
+TLS_KEY = os.path.join(TLS_DIR, "server.key")
+
+
+def write_htpasswd(ws, users=None, name="htpasswd"):
+    """A password file in the {SHA} format (base64 of the SHA-1 of the
+    password), which Apache, nginx and lighttpd all read; made without
+    htpasswd or crypt()."""
+    import base64
+    import hashlib
+    users = users or {AUTH_USER: AUTH_PASSWORD}
+    lines = [f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}"
+             for u, p in users.items()]
+    return ws.write(name, "\n".join(lines) + "\n", mode=0o644)
+
+
+def basic_auth_header(user=AUTH_USER, password=AUTH_PASSWORD):
+    import base64
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def start_nginx_scgi(ws, site_text, http_port, dead_http_port, timeout=10):
+    """start_nginx for a site that uses scgi_pass: the stock scgi_params
+    next to the config, and nginx's SCGI response buffers in the workspace."""
+    have("nginx")
+    ws.mkdir("tmp")
+    shutil.copy("/etc/nginx/scgi_params", ws.path("scgi_params"))
+    site = f"scgi_temp_path {ws.dir}/tmp/scgi;\n" + site_text
+    return start_nginx(ws, site, http_port, dead_http_port, timeout=timeout)
+
+
+def tcp_sockets(port):
+    """TCP sockets with `port` at either end, as {state: count} from
+    /proc/net/tcp (states: "ESTABLISHED", "TIME_WAIT", "LISTEN", ...)."""
+    names = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+             "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN",
+             "0B": "CLOSING"}
+    counts = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if int(local.split(":")[1], 16) == port or int(remote.split(":")[1], 16) == port:
+                name = names.get(state, state)
+                counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def listening_addresses(port):
+    """The local IPv4 addresses of sockets listening on `port` ("127.0.0.1",
+    "0.0.0.0"), plus "::..." entries from /proc/net/tcp6."""
+    out = []
+    for path, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        try:
+            f = open(path)
+        except OSError:
+            continue
+        with f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                addr, p = fields[1].split(":")
+                if fields[3] != "0A" or int(p, 16) != port:
+                    continue
+                if v6:
+                    out.append("v6:" + addr)
+                else:
+                    out.append(".".join(str(b) for b in reversed(bytes.fromhex(addr))))
+    return out

@@ -114,6 +114,9 @@ TEST_CASE("cli: defaults per protocol") {
       {{"-p", "8080"}, Protocol::Http, "", 8080},
       {{"-b", "::1"}, Protocol::Http, "::1", 80},
       {{"--hostname="}, Protocol::Http, "", 80},
+      {{"--protocol=scgi"}, Protocol::Scgi, "127.0.0.1", 4000},
+      {{"--protocol=ajp"}, Protocol::Ajp13, "127.0.0.1", 8009},
+      {{"--protocol=https", "--certfile=/c", "--keyfile=/k"}, Protocol::Http, "", 443},
   };
   for (const auto& c : cases) {
     auto args = c.args;
@@ -253,11 +256,86 @@ TEST_CASE("cli: optparse conventions") {
 
 TEST_CASE("cli: protocol names") {
   g_env.clear();
-  check_error({"--protocol=scgi", "/p"}, "--protocol", "scgi is not supported yet");
-  check_error({"--protocol", "ajp", "/p"}, "--protocol", "ajp is not supported yet");
-  check_error({"--protocol=https", "/p"}, "--protocol", "https is not supported yet");
-  check_error({"--protocol=gopher", "/p"}, "--protocol", "'gopher' is not one of http, fcgi");
-  check_error({"--protocol=HTTP", "/p"}, "--protocol", "'HTTP' is not one of http, fcgi");
+  const std::string names = "is not one of http, https, fcgi, scgi, ajp";
+  check_error({"--protocol=gopher", "/p"}, "--protocol", "'gopher' " + names);
+  check_error({"--protocol=HTTP", "/p"}, "--protocol", "'HTTP' " + names);
+  CHECK(parse_ok({"--protocol=scgi", "/p"}).config.listeners.at(0).protocol == Protocol::Scgi);
+  CHECK(parse_ok({"--protocol", "ajp", "/p"}).config.listeners.at(0).protocol == Protocol::Ajp13);
+}
+
+TEST_CASE("cli: the Cherokee SCGI source line from the deployment guide") {
+  g_env.clear();
+  CliResult r = parse_ok({"--single-env", "--daemonize", "--protocol=scgi", "--hostname=localhost",
+                          "--port=4433", "/path/to/project/"});
+  CHECK(r.config.single_env);
+  CHECK(r.config.daemonize);
+  REQUIRE(r.config.listeners.size() == 1);
+  CHECK(r.config.listeners[0].protocol == Protocol::Scgi);
+  CHECK(r.config.listeners[0].host == "localhost");
+  CHECK(r.config.listeners[0].port == 4433);
+  CHECK_FALSE(gw::validate(r.config).has_value());
+}
+
+TEST_CASE("cli: https") {
+  g_env.clear();
+  CliResult r = parse_ok({"--protocol=https", "--certfile", "/c.pem", "--keyfile=/k.pem", "/p"});
+  REQUIRE(r.config.listeners.size() == 1);
+  const auto& l = r.config.listeners[0];
+  CHECK(l.protocol == Protocol::Http);
+  CHECK(l.tls);
+  CHECK(l.cert_file == "/c.pem");
+  CHECK(l.key_file == "/k.pem");
+  CHECK(l.host == "");
+  CHECK(l.port == 443);
+  CHECK(gw::listener_protocol_name(l) == "https");
+  check_error({"--protocol=https", "--keyfile=/k", "/p"}, "--protocol=https", "needs --certfile");
+  check_error({"--protocol=https", "--certfile=/c", "/p"}, "--protocol=https", "needs --keyfile");
+  check_error({"--certfile=/c", "--keyfile=/k", "/p"}, "--certfile", "needs --protocol=https");
+  check_error({"--protocol=http", "--keyfile=/k", "/p"}, "--keyfile", "needs --protocol=https");
+}
+
+TEST_CASE("cli: ajp options") {
+  g_env.clear();
+  CliResult r = parse_ok({"--protocol=ajp", "--ajp-secret", "s3", "--ajp-allow-attribute=A",
+                          "--ajp-allow-attribute", "B", "--ajp-packet-size=65536", "/p"});
+  REQUIRE(r.config.listeners.size() == 1);
+  const auto& l = r.config.listeners[0];
+  CHECK(l.protocol == Protocol::Ajp13);
+  CHECK(l.host == "127.0.0.1");  // loopback unless told otherwise
+  CHECK(l.port == 8009);
+  CHECK(l.ajp_secret == std::optional<std::string>("s3"));
+  CHECK(l.ajp_allowed_attributes == std::vector<std::string>{"A", "B"});
+  CHECK(l.ajp_packet_size == 65536);
+  CHECK_FALSE(l.ajp_insecure);
+  CHECK(parse_ok({"--protocol=ajp", "/p"}).config.listeners.at(0).ajp_packet_size == 8192);
+  CHECK(parse_ok({"--protocol=ajp", "--ajp-insecure", "/p"}).config.listeners.at(0).ajp_insecure);
+  check_error({"--protocol=ajp", "--ajp-packet-size=8191", "/p"}, "--ajp-packet-size",
+              "'8191' is not an AJP packet size (8192-65536)");
+  check_error({"--protocol=ajp", "--ajp-packet-size=65537", "/p"}, "--ajp-packet-size",
+              "'65537' is not an AJP packet size (8192-65536)");
+  check_error({"--ajp-secret=x", "/p"}, "--ajp-secret", "needs --protocol=ajp");
+  check_error({"--protocol=fcgi", "--ajp-insecure", "/p"}, "--ajp-insecure",
+              "needs --protocol=ajp");
+}
+
+TEST_CASE("cli: an AJP port open to other machines needs a secret") {
+  g_env.clear();
+  const std::string why =
+      "an AJP listener reachable from other machines needs a secret (--ajp-secret or "
+      "\"secret\"), or must be declared insecure (--ajp-insecure or \"insecure\": true)";
+  for (const char* host : {"--hostname=0.0.0.0", "--hostname=", "-b::", "-b192.0.2.1"}) {
+    CAPTURE(host);
+    CliResult r = parse_ok({"--protocol=ajp", host, "/p"});
+    auto err = gw::validate(r.config);
+    REQUIRE(err.has_value());
+    CHECK(err->why == why);
+    CHECK_FALSE(gw::validate(parse_ok({"--protocol=ajp", host, "--ajp-secret=s", "/p"}).config));
+    CHECK_FALSE(gw::validate(parse_ok({"--protocol=ajp", host, "--ajp-insecure", "/p"}).config));
+  }
+  for (const char* host : {"-b127.0.0.1", "-blocalhost", "-b::1", "-b127.1.2.3"}) {
+    CAPTURE(host);
+    CHECK_FALSE(gw::validate(parse_ok({"--protocol=ajp", host, "/p"}).config).has_value());
+  }
 }
 
 TEST_CASE("cli: port values") {

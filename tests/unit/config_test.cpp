@@ -158,6 +158,42 @@ TEST_CASE("config file: every field") {
   CHECK_FALSE(gw::validate(c).has_value());
 }
 
+TEST_CASE("config file: one process, every protocol") {
+  TempDir dir;
+  ServerConfig c;
+  auto err = load_text(dir, R"({
+    "listeners": [
+      {"protocol": "fcgi", "unix_socket": "/run/gatewayd/fcgi.sock"},
+      {"protocol": "scgi", "port": 4000},
+      {"protocol": "ajp", "host": "0.0.0.0", "secret": "s3cr3t", "packet_size": 65536,
+       "allowed_attributes": ["X_TRACE"]},
+      {"protocol": "ajp", "host": "::", "port": 8010, "insecure": true},
+      {"protocol": "http", "port": 8000},
+      {"protocol": "https", "port": 8443, "certfile": "tls/server.pem", "keyfile": "/k.pem"}
+    ],
+    "projects": ["/srv/a"]
+  })",
+                       c);
+  REQUIRE_FALSE(err.has_value());
+  REQUIRE(c.listeners.size() == 6);
+  CHECK(c.listeners[1].protocol == Protocol::Scgi);
+  CHECK(c.listeners[1].host == "127.0.0.1");
+  const auto& ajp = c.listeners[2];
+  CHECK(ajp.protocol == Protocol::Ajp13);
+  CHECK(ajp.port == 8009);
+  CHECK(ajp.ajp_secret == std::optional<std::string>("s3cr3t"));
+  CHECK(ajp.ajp_packet_size == 65536);
+  CHECK(ajp.ajp_allowed_attributes == std::vector<std::string>{"X_TRACE"});
+  CHECK(c.listeners[3].ajp_insecure);
+  CHECK(c.listeners[3].ajp_packet_size == 8192);
+  const auto& tls = c.listeners[5];
+  CHECK(tls.protocol == Protocol::Http);
+  CHECK(tls.tls);
+  CHECK(tls.cert_file == dir / "tls/server.pem");  // relative to the file
+  CHECK(tls.key_file == "/k.pem");
+  CHECK_FALSE(gw::validate(c).has_value());
+}
+
 TEST_CASE("config file: defaults and relative paths") {
   TempDir dir;
   ServerConfig c;
@@ -184,7 +220,8 @@ TEST_CASE("config file: unknown keys") {
   check_config_error(R"({"listeners": [{"protocol": "http"}, {"protocol": "http", "hots": "x"}]})",
                      "listeners[1].hots",
                      "unknown key (expected one of: protocol, host, port, unix_socket, "
-                     "socket_mode, socket_owner, socket_group, base_path, name)");
+                     "socket_mode, socket_owner, socket_group, base_path, name, certfile, keyfile, "
+                     "secret, insecure, allowed_attributes, packet_size)");
   check_config_error(R"({"limits": {"header_byte": 1}})", "limits.header_byte",
                      "unknown key (expected one of: header_bytes, header_count, name_bytes, "
                      "value_bytes, request_line_bytes, streams_per_connection, max_connections, "
@@ -229,9 +266,19 @@ TEST_CASE("config file: listener errors") {
   check_config_error(R"({"listeners": [{"protocol": "http", "port": 80.0}]})", "listeners[0].port",
                      port_why);
   check_config_error(R"({"listeners": [{"port": 80}]})", "listeners[0].protocol",
-                     "is required (http or fcgi)");
-  check_config_error(R"({"listeners": [{"protocol": "scgi"}]})", "listeners[0].protocol",
-                     "scgi is not supported yet");
+                     "is required (http, https, fcgi, scgi or ajp)");
+  check_config_error(R"({"listeners": [{"protocol": "spdy"}]})", "listeners[0].protocol",
+                     "'spdy' is not one of http, https, fcgi, scgi, ajp");
+  check_config_error(R"({"listeners": [{"protocol": "ajp", "packet_size": 4096}]})",
+                     "listeners[0].packet_size", "must be an integer 8192-65536");
+  check_config_error(R"({"listeners": [{"protocol": "ajp", "secret": ""}]})", "listeners[0].secret",
+                     "must not be empty");
+  check_config_error(R"({"listeners": [{"protocol": "ajp", "insecure": "yes"}]})",
+                     "listeners[0].insecure", "must be true or false");
+  check_config_error(R"({"listeners": [{"protocol": "ajp", "allowed_attributes": "A"}]})",
+                     "listeners[0].allowed_attributes", "must be an array of names");
+  check_config_error(R"({"listeners": [{"protocol": "ajp", "allowed_attributes": [""]}]})",
+                     "listeners[0].allowed_attributes", "must hold non-empty strings");
   check_config_error(R"({"listeners": [{"protocol": "fcgi", "unix_socket": "/s", "port": 1}]})",
                      "listeners[0].port", "cannot be combined with unix_socket");
   check_config_error(R"({"listeners": [{"protocol": "fcgi", "socket_mode": "0660"}]})",
@@ -711,11 +758,31 @@ TEST_CASE("validate: errors") {
     c.listeners = {l};
     check(c, "listener http:*:0", "port must be 1-65535");
     c.listeners[0].port = 80;
+    c.listeners[0].tls = true;
+    check(c, "listener https:*:80", "https needs a certificate file and a key file");
+    c.listeners[0].cert_file = "/c";
+    c.listeners[0].key_file = "/k";
+    CHECK_FALSE(gw::validate(c).has_value());
     c.listeners[0].protocol = Protocol::Scgi;
-    check(c, "listener scgi:*:80", "scgi is not supported yet");
+    check(c, "listener https:*:80", "TLS is only for http (https)");
+    c.listeners[0].tls = false;
+    check(c, "listener scgi:*:80", "a certificate or key file needs protocol https");
+    c.listeners[0].cert_file.clear();
+    c.listeners[0].key_file.clear();
+    c.listeners[0].ajp_secret = "s";
+    check(c, "listener scgi:*:80",
+          "AJP settings (secret, insecure, allowed attributes, packet size) need protocol ajp");
     c.listeners[0].protocol = Protocol::Ajp13;
     c.listeners[0].name = "ajp-front";
-    check(c, "listener ajp-front", "ajp is not supported yet");
+    CHECK_FALSE(gw::validate(c).has_value());
+    c.listeners[0].ajp_secret.reset();
+    check(c, "listener ajp-front",
+          "an AJP listener reachable from other machines needs a secret (--ajp-secret or "
+          "\"secret\"), or must be declared insecure (--ajp-insecure or \"insecure\": true)");
+    c.listeners[0].ajp_insecure = true;
+    CHECK_FALSE(gw::validate(c).has_value());
+    c.listeners[0].ajp_packet_size = 100000;
+    check(c, "listener ajp-front", "AJP packet size must be 8192-65536");
   }
   {
     ServerConfig c = base;

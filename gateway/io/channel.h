@@ -1,0 +1,60 @@
+// What a connection needs of its transport, plain (io::Stream) or TLS
+// (io::TlsStream): bytes in through a StreamHandler, bytes out with a queue
+// the owner watches for backpressure, and an asynchronous close whose
+// on_closed() is the last callback. Over TLS every byte here is plaintext.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gw::io {
+
+class StreamHandler {
+ public:
+  virtual ~StreamHandler() = default;
+  virtual void on_read(std::string_view data) = 0;
+  virtual void on_eof() = 0;
+  virtual void on_error(int uv_error) = 0;  // read or write failed; close follows
+  virtual void on_drain() {}                // queued() fell to zero
+  virtual void on_closed() {}               // last callback
+};
+
+// What the TLS handshake settled, for logs and for the HTTPS/SSL_*
+// variables a request carries.
+struct TlsFacts {
+  std::string protocol;     // "TLSv1.3", "TLSv1.2"
+  std::string cipher;       // OpenSSL's name: "TLS_AES_256_GCM_SHA384"
+  std::string session_id;   // lower-case hex; empty for a TLS 1.2 session in a ticket
+  std::string client_cert;  // PEM, empty when the client presented none
+  std::string alpn;         // "http/1.1", or empty when none was agreed
+  uint32_t key_bits = 0;    // the cipher's secret bits: 128, 256
+};
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+
+  virtual void set_handler(StreamHandler* handler) = 0;
+  virtual void read_start() = 0;
+  virtual void read_stop() = 0;
+  virtual bool reading() const = 0;
+
+  // Queues `data` for writing; never refuses (the owner watches queued()).
+  virtual void write(std::string_view data) = 0;
+  // Bytes accepted by write() and not yet handed to the kernel.
+  virtual size_t queued() const = 0;
+
+  // Closes; with flush, after the queued bytes are written.
+  virtual void close(bool flush) = 0;
+  virtual bool closing() const = 0;
+
+  // Null on a plain channel, and on a TLS one before its handshake completed.
+  virtual const TlsFacts* tls() const { return nullptr; }
+  // Why on_error came (or why the connection ended), for the log; empty
+  // when the libuv error code says it all.
+  virtual std::string error_detail() const { return {}; }
+};
+
+}  // namespace gw::io
