@@ -389,13 +389,15 @@ std::optional<Problem> ForwardParser::map_target() {
   if (query_string_ && !is_target_text(*query_string_)) {
     return Problem{400, "invalid character in query_string: " + quote_for_log(*query_string_)};
   }
-  // req_uri is percent-encoded as forwarded: decoded and normalised here,
-  // exactly once.
-  std::optional<std::string> decoded = percent_decode(uri);
-  if (!decoded)
-    return Problem{400, "bad percent-encoding or %00 in req_uri: " + quote_for_log(uri)};
-  std::optional<std::string> path = normalize_path(*decoded);
-  if (!path) return Problem{400, "req_uri climbs above the root: " + quote_for_log(uri)};
+  // req_uri is percent-encoded as forwarded: decoded here, exactly once, and
+  // not resolved. As for every other front end, the router refuses a path
+  // that is not already normal: resolving "..%2F" here would let a request
+  // name one project and reach another.
+  std::optional<std::string> path = percent_decode(uri);
+  if (!path) return Problem{400, "bad percent-encoding or %00 in req_uri: " + quote_for_log(uri)};
+  if (path->empty() || path->front() != '/') {
+    return Problem{400, "req_uri does not start with '/': " + quote_for_log(uri)};
+  }
   req_.target = uri;
   if (query_string_) {
     req_.target += '?';

@@ -14,8 +14,9 @@
 //    the error status (400; 413 for a Content-Length over max_body_bytes;
 //    431 for header limits) and END_RESPONSE(reuse=0), and fails.
 //  * Request mapping: target = req_uri + "?" + query_string (when sent);
-//    path = req_uri percent-decoded and normalised once (a malformed escape,
-//    %00, '?' in req_uri or a path climbing above "/" is a 400);
+//    path = req_uri percent-decoded once and not resolved (a malformed
+//    escape, %00, '?' in req_uri or a path not starting with '/' is a 400;
+//    the router refuses dot segments and "//", as for every front end);
 //    script_name "" and path_info = path; coded header names get their HTTP
 //    spelling. content_length: the Content-Length header; unknown when there
 //    is none but a Transfer-Encoding header (the web server de-chunks and

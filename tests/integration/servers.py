@@ -5,6 +5,8 @@ is down) that includes the site part filled in from packaging/examples/.
 Each start checks the config first (nginx -t, lighttpd -tt, apache2 -t) and
 waits, bounded, until the server accepts connections."""
 
+import base64
+import hashlib
 import os
 import shutil
 import subprocess
@@ -191,6 +193,7 @@ AUTH_USER = "alice"
 AUTH_PASSWORD = "s3cret-pass"
 
 TLS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "tls")
+# The test CA and the certificate it signed for localhost and 127.0.0.1.
 TLS_CA = os.path.join(TLS_DIR, "ca.pem")
 TLS_CERT = os.path.join(TLS_DIR, "server.pem")
 TLS_KEY = os.path.join(TLS_DIR, "server.key")
@@ -200,8 +203,6 @@ def write_htpasswd(ws, users=None, name="htpasswd"):
     """A password file in the {SHA} format (base64 of the SHA-1 of the
     password), which Apache, nginx and lighttpd all read; made without
     htpasswd or crypt()."""
-    import base64
-    import hashlib
     users = users or {AUTH_USER: AUTH_PASSWORD}
     lines = [f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}"
              for u, p in users.items()]
@@ -209,7 +210,6 @@ def write_htpasswd(ws, users=None, name="htpasswd"):
 
 
 def basic_auth_header(user=AUTH_USER, password=AUTH_PASSWORD):
-    import base64
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 

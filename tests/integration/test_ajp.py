@@ -12,6 +12,7 @@ it opened and how many CPINGs it sent and got answered.
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import time
 
@@ -20,7 +21,7 @@ import test_fronts
 import test_scgi
 from servers import (APACHE_AUTH_MODULES, have, listening_addresses, start_apache, start_gatewayd, tcp_sockets,
                      write_htpasswd)
-from support import (CRASH_MARKERS, Ctx, PatternBody, Suite, TestFailure, check, fill_template, free_port,
+from support import (CRASH_MARKERS, Ctx, PatternBody, Skip, Suite, TestFailure, check, fill_template, free_port,
                      gatewayd_binary, make_world_readable, request, tcp_accepts, wait_until)
 
 SECRET = "Correct0Horse1Battery2Staple3"
@@ -131,7 +132,9 @@ def case_cping(ctx):
     after = ctx.relay.counts()
     pings = after["cpings"] - before["cpings"]
     pongs = after["cpongs"] - before["cpongs"]
-    check(pings >= 5, f"{pings} CPINGs for 5 requests, want one before each")
+    forwarded = after["forward_requests"] - before["forward_requests"]
+    check(forwarded == 5, f"{forwarded} Forward Requests crossed the relay for 5 requests")
+    check(pings >= forwarded, f"{pings} CPINGs for {forwarded} requests, want one before each")
     check(pongs == pings, f"{pings} CPINGs but {pongs} CPONGs")
     check(not ctx.relay.errors, f"relay: {ctx.relay.errors[:3]}")
 
@@ -242,7 +245,6 @@ worker.gatewayd_wrong.secret={secret}
 def jk_setup(ws):
     have("apache2")
     if not os.path.exists("/usr/lib/apache2/modules/mod_jk.so"):
-        from support import Skip
         raise Skip("libapache2-mod-jk not installed")
     projects = ws.demo_projects()
     ctx = front_ctx(ws, projects)
@@ -298,9 +300,10 @@ def case_big_packet_header(ctx):
     both ends use 64 KiB packets."""
     value = "".join(chr(ord("a") + i % 26) for i in range(16 * 1024))
     r = request(ctx.http_port, "GET", "/echo/downloads/with-big-header", headers={"X-Big": value}, timeout=30)
-    j = test_fronts.expect_echo(r, "16 KiB header via the 64 KiB worker", origin="ajp", path_info="/downloads/with-big-header")
-    headers = {str(k).lower(): v for k, v in j.get("headers") or []}
-    check(headers.get("x-big") == value, f"X-Big arrived with {len(headers.get('x-big') or '')} bytes, want {len(value)}")
+    j = test_fronts.expect_echo(r, "16 KiB header via the 64 KiB worker", origin="ajp",
+                                path_info="/downloads/with-big-header")
+    got = {str(k).lower(): v for k, v in j.get("headers") or []}.get("x-big") or ""
+    check(got == value, f"X-Big arrived with {len(got)} bytes, want {len(value)}")
 
 
 def jk_cases():
@@ -371,14 +374,23 @@ def expect_closed(ctx, data, what, answer_statuses=(400,), timeout=5):
             pass
         check(c.closed_within(timeout), f"{what}: connection still open after {timeout}s")
         got = bytes(c.last_unread)
-    if got:
-        check(got.startswith(b"AB"), f"{what}: answered with {got[:40]!r}, not an AJP packet")
-        status = int.from_bytes(got[5:7], "big") if len(got) >= 7 and got[4] == ajp.SEND_HEADERS else None
-        check(status in answer_statuses, f"{what}: answered with status {status}, want {answer_statuses} or a close")
-        check(got.endswith(b"AB\x00\x02\x05\x00"), f"{what}: the answer does not end with END_RESPONSE(reuse=0): "
-                                                   f"{got[-20:]!r}")
-        check(b"body_sha256" not in got, f"{what}: served as if fine")
+    check_error_answer(got, what, answer_statuses)
     normal_request(ctx, f"request after {what}")
+
+
+def check_error_answer(got, what, statuses=range(400, 600)):
+    """`got` (all gatewayd sent before closing) is nothing, or one error
+    answer: SEND_HEADERS with a status in `statuses`, then
+    END_RESPONSE(reuse=0); never a served request."""
+    if not got:
+        return
+    check(got.startswith(b"AB") and len(got) >= 7 and got[4] == ajp.SEND_HEADERS,
+          f"{what}: answered with {got[:40]!r}, not an AJP SEND_HEADERS")
+    status = int.from_bytes(got[5:7], "big")
+    check(status in statuses, f"{what}: answered with status {status}, want {statuses} or a close")
+    check(got.endswith(b"AB\x00\x02\x05\x00"), f"{what}: the answer does not end with END_RESPONSE(reuse=0): "
+                                                 f"{got[-20:]!r}")
+    check(b"body_sha256" not in got, f"{what}: served as if fine")
 
 
 def case_raw_get(ctx):
@@ -503,7 +515,7 @@ def case_truncated_forward(ctx):
     # The packet header promises more than arrives before EOF.
     with ajp.Conn(ctx.port) as c:
         c.send(ajp.packet(payload)[:20])
-        c.sock.shutdown(__import__("socket").SHUT_WR)
+        c.sock.shutdown(socket.SHUT_WR)
         check(c.closed_within(5), "a packet cut by EOF: connection still open after 5s")
         check(b"body_sha256" not in bytes(c.last_unread), "a cut packet was served")
     normal_request(ctx, "request after a packet cut by EOF")
@@ -538,7 +550,8 @@ def case_allowed_attribute(ctx):
 
 
 def case_secret(ctx):
-    for secret, what in ((None, "no secret"), (WRONG_SECRET, "a wrong secret"), (SECRET[:-1], "a prefix of the secret")):
+    for secret, what in ((None, "no secret"), (WRONG_SECRET, "a wrong secret"),
+                         (SECRET[:-1], "a prefix of the secret")):
         with ajp.Conn(ctx.port) as c:
             r = c.exchange(fwd(uri="/echo/secret", secret=secret))
             check(r.status == 403, f"{what}: status {r.status}, want 403")
@@ -568,6 +581,67 @@ def case_shutdown_ignored(ctx):
     time.sleep(0.3)
     check(ctx.gatewayd.alive(), "gatewayd exited on an AJP SHUTDOWN packet")
     normal_request(ctx, "request after SHUTDOWN")
+
+
+def case_body_aborted(ctx):
+    """mod_jk's client abort: an empty body packet before Content-Length is
+    reached. The request is not served; the connection closes (after at
+    most an error answer); the daemon serves on."""
+    with ajp.Conn(ctx.port) as c:
+        c.send(fwd(method="POST", uri="/echo/aborted", body_length=20000) + ajp.body_packet(b"a" * 8186))
+        c.sock.settimeout(5)
+        p = c.read_packet()
+        check(p is not None and p[0] == ajp.GET_BODY_CHUNK, f"after the first body packet: {p!r}, want GET_BODY_CHUNK")
+        c.send(ajp.EMPTY_BODY_PACKET)
+        check(c.closed_within(5), "connection still open 5s after an aborted body")
+        check_error_answer(bytes(c.last_unread), "aborted body")
+    normal_request(ctx, "request after an aborted body")
+
+
+def case_body_over_length(ctx):
+    """A body packet carrying more than Content-Length: an error, never a
+    served request, and the extra bytes never parsed as a new request."""
+    smuggled = fwd(uri="/echo/smuggled")
+    with ajp.Conn(ctx.port) as c:
+        c.send(fwd(method="POST", uri="/echo/over", body_length=10) + ajp.body_packet(b"0123456789" + smuggled))
+        check(c.closed_within(5), "connection still open 5s after a body over Content-Length")
+        got = bytes(c.last_unread)
+        check_error_answer(got, "body over Content-Length")
+        check(b"/smuggled" not in got, "the bytes after Content-Length were served as a request")
+    normal_request(ctx, "request after a body over Content-Length")
+
+
+def case_client_gone_mid_response(ctx):
+    """The web server drops the connection while a 20 MiB response is being
+    written (closed, then reset): gatewayd cleans up and serves on."""
+    for reset in (False, True):
+        with ajp.Conn(ctx.port) as c:
+            c.send(fwd(uri="/static/big.bin"))
+            c.sock.settimeout(5)
+            got = 0
+            while got < 100000:
+                chunk = c.sock.recv(65536)
+                check(chunk, "connection closed before 100 KB of the response")
+                got += len(chunk)
+            if reset:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        normal_request(ctx, f"request after a client {'reset' if reset else 'close'} mid-response")
+
+
+ESCAPES = ["/echo/..%2Fstatic/style.css", "/echo/x%2F..%2F..%2Fstatic/style.css",
+           "/echo/%2E%2E%2Fstatic/style.css"]
+
+
+def case_encoded_slash_stays_in_project(ctx):
+    """An encoded slash is data inside a segment, not a separator: a
+    req_uri whose first segment is "echo" must never be answered by another
+    project because "%2F.." was decoded and then resolved as a parent step
+    (the HTTP, FastCGI and SCGI fronts answer these 400)."""
+    for target in ESCAPES:
+        r = raw_call(ctx.port, fwd(uri=target), target)
+        check(r.status in (400, 404) or b'"project": "echo"' in bytes(r.body),
+              f"{target}: status {r.status}, {r.header('Content-Type')!r}: answered outside the project "
+              f"the first segment names: {bytes(r.body[:60])!r}")
 
 
 def case_non_loopback_refused(ctx):
@@ -622,6 +696,10 @@ RAW_CASES = [
     ("secret-missing-or-wrong-403", case_secret, 30),
     ("refused-post-body-drained", case_refused_body_drained, 20),
     ("shutdown-ignored", case_shutdown_ignored, 20),
+    ("body-aborted", case_body_aborted, 20),
+    ("body-over-content-length", case_body_over_length, 20),
+    ("client-gone-mid-response", case_client_gone_mid_response, 30),
+    ("encoded-slash-stays-in-project", case_encoded_slash_stays_in_project, 20),
     ("non-loopback-needs-secret", case_non_loopback_refused, 40),
 ]
 

@@ -17,7 +17,7 @@ import time
 import scgi
 import test_fronts
 from servers import (APACHE_AUTH_MODULES, AUTH_USER, basic_auth_header, have, listening_addresses, start_apache,
-                     start_gatewayd, start_lighttpd, start_nginx_scgi, write_htpasswd)
+                     start_gatewayd, start_lighttpd, start_nginx_scgi, tcp_sockets, write_htpasswd)
 from support import (CRASH_MARKERS, Ctx, Suite, TestFailure, check, fill_template, free_port, gatewayd_binary,
                      request, tcp_accepts, wait_until)
 
@@ -35,7 +35,7 @@ def case_remote_user(ctx):
     j = test_fronts.expect_echo(r, "GET /echo/login with credentials", project="echo", path_info="/login",
                                 query="from=test")
     check(j.get("remote_user") == AUTH_USER, f"remote_user = {j.get('remote_user')!r}, want {AUTH_USER!r}")
-    check(j.get("auth_type", "").lower() == "basic", f"auth_type = {j.get('auth_type')!r}, want 'Basic'")
+    check((j.get("auth_type") or "").lower() == "basic", f"auth_type = {j.get('auth_type')!r}, want 'Basic'")
     # And never on an unauthenticated path, whatever the client sends.
     r = request(ctx.http_port, "GET", "/echo/open", headers={"Authorization": basic_auth_header()})
     j = test_fronts.expect_echo(r, "GET /echo/open with credentials", path_info="/open")
@@ -45,7 +45,6 @@ def case_remote_user(ctx):
 def case_one_connection_per_request(ctx):
     """SCGI is one request per connection: after 20 requests no connection
     to gatewayd stays open (gatewayd closed each one after its response)."""
-    from servers import tcp_sockets
     for i in range(20):
         r = request(ctx.http_port, "GET", f"/echo/conn?i={i}")
         check(r.status == 200, f"request {i + 1}: status {r.status}")
@@ -389,6 +388,33 @@ def case_body_short(ctx):
     expect_refused(ctx, data, "a body 90 bytes short, then EOF", shut_write=True)
 
 
+def case_client_gone_mid_response(ctx):
+    """The web server drops the connection while a 20 MiB response is being
+    written (closed, then reset): gatewayd cleans up and serves on."""
+    for reset in (False, True):
+        with socket.create_connection(("127.0.0.1", ctx.port), timeout=5) as s:
+            s.sendall(scgi.request_bytes(path="/static/big.bin"))
+            got = 0
+            while got < 100000:
+                chunk = s.recv(65536)
+                check(chunk, "connection closed before 100 KB of the response")
+                got += len(chunk)
+            if reset:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        normal_request(ctx, f"request after a client {'reset' if reset else 'close'} mid-response")
+
+
+def case_encoded_slash_stays_in_project(ctx):
+    """An encoded slash is data inside a segment: "/echo/..%2Fstatic/..."
+    is never answered by the static project."""
+    for target in ("/echo/..%2Fstatic/style.css", "/echo/x%2F..%2F..%2Fstatic/style.css",
+                   "/echo/%2E%2E%2Fstatic/style.css"):
+        out = scgi.exchange(ctx.port, scgi.request_bytes(path=target))
+        status, headers, body = scgi.parse_response(out)
+        check(status in (400, 404) or b'"project": "echo"' in body,
+              f"{target}: status {status}: answered outside the project the first segment names: {body[:60]!r}")
+
+
 RAW_CASES = [
     ("get", case_raw_get, 20),
     ("head", case_raw_head, 20),
@@ -401,6 +427,8 @@ RAW_CASES = [
     ("missing-content-length", case_missing_content_length, 30),
     ("bad-comma", case_bad_comma, 30),
     ("body-short-then-eof", case_body_short, 30),
+    ("client-gone-mid-response", case_client_gone_mid_response, 30),
+    ("encoded-slash-stays-in-project", case_encoded_slash_stays_in_project, 20),
 ]
 
 

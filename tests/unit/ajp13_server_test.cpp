@@ -854,14 +854,18 @@ TEST_CASE("ajp13 server: coded and plain header names") {
   }
 }
 
-TEST_CASE("ajp13 server: the request path is decoded and normalised exactly once") {
+TEST_CASE("ajp13 server: the request path is decoded exactly once, never resolved") {
   struct Case {
     const char* uri;
     const char* path;
   };
-  for (Case c :
-       {Case{"/a%20b/c", "/a b/c"}, Case{"/a/./b//c/../d", "/a/b/d"}, Case{"/dir/", "/dir/"},
-        Case{"/%252e%252e/x", "/%2e%2e/x"}, Case{"/a/%2e%2e/b", "/b"}, Case{"/x%2Fy", "/x/y"}}) {
+  // Dot segments and encoded slashes are kept as decoded: the router
+  // refuses a path that is not normal, as it does for every front end, so
+  // "/echo/..%2Fstatic" can never be resolved into another project.
+  for (Case c : {Case{"/a%20b/c", "/a b/c"}, Case{"/a/./b//c/../d", "/a/./b//c/../d"},
+                 Case{"/dir/", "/dir/"}, Case{"/%252e%252e/x", "/%2e%2e/x"},
+                 Case{"/a/%2e%2e/b", "/a/../b"}, Case{"/x%2Fy", "/x/y"},
+                 Case{"/echo/..%2Fstatic/s.css", "/echo/../static/s.css"}}) {
     CAPTURE(c.uri);
     gw::ajp::ForwardRequest f = base_request();
     f.req_uri = c.uri;
@@ -871,8 +875,8 @@ TEST_CASE("ajp13 server: the request path is decoded and normalised exactly once
     CHECK(request_of(r).path == c.path);
     CHECK(request_of(r).path_info == c.path);
   }
-  for (const char* uri : {"/../etc/passwd", "/a/%2e%2e/%2e%2e/x", "/%00", "/a%zz", "/a%2",
-                          "relative", "", "/a?b", "/a b", "/a\x7f"}) {
+  for (const char* uri :
+       {"/%00", "/a%zz", "/a%2", "relative", "%2Fx", "", "/a?b", "/a b", "/a\x7f"}) {
     CAPTURE(uri);
     gw::ajp::ForwardRequest f = base_request();
     f.req_uri = uri;
