@@ -50,15 +50,25 @@ struct ListenerConfig {
 
 // How a project's backend is configured in project.json ("backend": {...}).
 struct BackendConfig {
-  std::string type;  // "static", "echo", "http"
+  std::string type;  // "static", "echo", "http", "fastcgi", "scgi", "cgi"
   // static
   std::string root;  // absolute, resolved against the project dir
   std::vector<std::string> index = {"index.html"};
-  // http
+  // http, fastcgi, scgi
   std::string upstream;  // "host:port", "[v6]:port" or "unix:/path"
   uint32_t connect_timeout_ms = 5000;
-  uint32_t timeout_ms = 60000;  // between two reads from the upstream
-  uint32_t keepalive = 16;      // idle upstream connections kept
+  uint32_t timeout_ms = 60000;  // between two reads from the upstream; cgi: whole request
+  uint32_t keepalive = 16;      // idle upstream connections kept (http, fastcgi)
+  // fastcgi
+  uint32_t max_conns = 0;       // 0: as the app says (FCGI_GET_VALUES)
+  std::string document_root;    // DOCUMENT_ROOT (absolute)
+  std::string script_filename;  // SCRIPT_FILENAME (absolute), e.g. a front controller
+  // fastcgi, scgi: extra CGI variables sent with every request
+  std::vector<Header> params;
+  // cgi
+  std::string script;       // the program (absolute, resolved against the project dir)
+  std::vector<Header> env;  // its extra environment (everything else but PATH is cleared)
+  uint32_t max_processes = 64;
 };
 
 struct ProjectConfig {

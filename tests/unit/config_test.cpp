@@ -525,6 +525,65 @@ TEST_CASE("project: http backend") {
   CHECK(p.backend.keepalive == 0);
 }
 
+TEST_CASE("project: fastcgi backend") {
+  TempDir dir;
+  std::string proj = make_project(dir, "php", R"({"backend": {"type": "fastcgi",
+      "upstream": "unix:/run/php/php8.2-fpm.sock", "keepalive": 4, "max_conns": 8,
+      "document_root": "www", "script_filename": "/srv/app/index.php",
+      "params": {"APP_ENV": "prod", "TRAC_ENV": "/srv/trac"}}})");
+  ProjectConfig p;
+  REQUIRE_FALSE(gw::load_project(proj, p).has_value());
+  CHECK(p.backend.type == "fastcgi");
+  CHECK(p.backend.upstream == "unix:/run/php/php8.2-fpm.sock");
+  CHECK(p.backend.keepalive == 4);
+  CHECK(p.backend.max_conns == 8);
+  CHECK(p.backend.document_root == p.dir + "/www");
+  CHECK(p.backend.script_filename == "/srv/app/index.php");
+  REQUIRE(p.backend.params.size() == 2);
+  CHECK(p.backend.params[0].name == "APP_ENV");
+  CHECK(p.backend.params[1].value == "/srv/trac");
+  check_project_error(R"({"backend": {"type": "fastcgi"}})", "backend.upstream", "is required");
+  check_project_error(R"({"backend": {"type": "fastcgi", "upstream": "a:1", "params": []}})",
+                      "backend.params", "must be an object of \"NAME\": \"value\" strings");
+  check_project_error(R"({"backend": {"type": "fastcgi", "upstream": "a:1", "params": {"A": 1}}})",
+                      "backend.params.A", "must be a string");
+  check_project_error(
+      R"({"backend": {"type": "fastcgi", "upstream": "a:1", "params": {"A=B": "x"}}})",
+      "backend.params", "'A=B' is not a variable name");
+}
+
+TEST_CASE("project: scgi and cgi backends") {
+  TempDir dir;
+  std::string proj = make_project(dir, "trac", R"({"backend": {"type": "scgi",
+      "upstream": "127.0.0.1:4000", "timeout_ms": 1000, "params": {"X": "y"}}})");
+  ProjectConfig p;
+  REQUIRE_FALSE(gw::load_project(proj, p).has_value());
+  CHECK(p.backend.type == "scgi");
+  CHECK(p.backend.timeout_ms == 1000);
+  CHECK(p.backend.params.size() == 1);
+  check_project_error(R"({"backend": {"type": "scgi", "upstream": "a:1", "keepalive": 1}})",
+                      "backend.keepalive",
+                      "unknown key (expected one of: type, upstream, connect_timeout_ms, "
+                      "timeout_ms, params)");
+
+  std::string cgi = make_project(dir, "cgi", R"({"backend": {"type": "cgi",
+      "script": "/bin/sh", "timeout_ms": 5000, "env": {"LC_TIME": "C"}}})");
+  REQUIRE_FALSE(gw::load_project(cgi, p).has_value());
+  CHECK(p.backend.type == "cgi");
+  CHECK(p.backend.script == "/bin/sh");
+  CHECK(p.backend.timeout_ms == 5000);
+  CHECK(p.backend.max_processes == 64);
+  REQUIRE(p.backend.env.size() == 1);
+  CHECK(p.backend.env[0].name == "LC_TIME");
+  check_project_error(R"({"backend": {"type": "cgi"}})", "backend.script", "is required");
+  TempDir other;
+  std::string missing = make_project(other, "x", R"({"backend": {"type": "cgi",
+      "script": "app.cgi"}})");
+  auto err = gw::load_project(missing, p);
+  REQUIRE(err.has_value());
+  CHECK(err->why == "cannot run '" + other / "x/app.cgi" + "': No such file or directory");
+}
+
 TEST_CASE("project: http backend errors") {
   const std::string forms = "must be \"host:port\", \"[v6addr]:port\" or \"unix:/path\"";
   check_project_error(R"({"backend": {"type": "http"}})", "backend.upstream", "is required");
@@ -558,11 +617,11 @@ TEST_CASE("project: http backend errors") {
 }
 
 TEST_CASE("project: structure errors") {
-  check_project_error(R"({"backend": {"type": "fastcgi"}})", "backend.type",
-                      "must be one of static, echo, http");
-  check_project_error(R"({"backend": {"type": 3}})", "backend.type",
-                      "must be one of static, echo, http");
-  check_project_error(R"({"backend": {}})", "backend.type", "is required (static, echo or http)");
+  const std::string types = "static, echo, http, fastcgi, scgi, cgi";
+  check_project_error(R"({"backend": {"type": "wsgi"}})", "backend.type",
+                      "must be one of " + types);
+  check_project_error(R"({"backend": {"type": 3}})", "backend.type", "must be one of " + types);
+  check_project_error(R"({"backend": {}})", "backend.type", "is required (one of " + types + ")");
   check_project_error(R"({"description": "x"})", "backend", "is required");
   check_project_error(R"({"backend": "echo"})", "backend", "must be an object");
   check_project_error(R"({"backend": {"type": "echo"}, "name": "x"})", "name",
