@@ -862,10 +862,10 @@ TEST_CASE("ajp13 server: the request path is decoded exactly once, never resolve
   // Dot segments and encoded slashes are kept as decoded: the router
   // refuses a path that is not normal, as it does for every front end, so
   // "/echo/..%2Fstatic" can never be resolved into another project.
-  for (Case c : {Case{"/a%20b/c", "/a b/c"}, Case{"/a/./b//c/../d", "/a/./b//c/../d"},
-                 Case{"/dir/", "/dir/"}, Case{"/%252e%252e/x", "/%2e%2e/x"},
-                 Case{"/a/%2e%2e/b", "/a/../b"}, Case{"/x%2Fy", "/x/y"},
-                 Case{"/echo/..%2Fstatic/s.css", "/echo/../static/s.css"}}) {
+  for (Case c :
+       {Case{"/a%20b/c", "/a b/c"}, Case{"/a/./b//c/../d", "/a/./b//c/../d"},
+        Case{"/dir/", "/dir/"}, Case{"/%252e%252e/x", "/%2e%2e/x"}, Case{"/a/%2e%2e/b", "/a/../b"},
+        Case{"/x%2Fy", "/x/y"}, Case{"/echo/..%2Fstatic/s.css", "/echo/../static/s.css"}}) {
     CAPTURE(c.uri);
     gw::ajp::ForwardRequest f = base_request();
     f.req_uri = c.uri;
