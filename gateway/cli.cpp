@@ -2,10 +2,7 @@
 // so that a line from an existing deployment guide keeps working:
 //   gatewayd --protocol=http --port 8000 -e /srv/trac
 //   gatewayd -s --protocol=fcgi --unix-socket /run/trac.sock /srv/trac/proj
-// Parsing follows optparse's conventions, which tracd uses: "--opt=value" or
-// "--opt value", "-p8000" or "-p 8000", clustered short flags ("-sd"),
-// unambiguous prefixes of long options ("--daemon"), and "--" ending the
-// options.
+// Parsing follows optparse's conventions, which tracd uses (gateway/optparse.h).
 #include <sys/un.h>
 
 #include <algorithm>
@@ -14,6 +11,7 @@
 
 #include "gateway/cli_help.h"
 #include "gateway/config.h"
+#include "gateway/optparse.h"
 
 namespace gw {
 
@@ -94,28 +92,6 @@ constexpr OptionSpec kOptions[] = {
     {Opt::AjpPacketSize, 0, "ajp-packet-size", true, false},
 };
 
-const OptionSpec* find_short(char c) {
-  for (const auto& o : kOptions) {
-    if (o.short_name == c) return &o;
-  }
-  return nullptr;
-}
-
-// Exact long name, else the one option the prefix abbreviates (optparse).
-// `ambiguous` lists the candidates when there are several.
-const OptionSpec* find_long(std::string_view name, std::string& ambiguous) {
-  const OptionSpec* found = nullptr;
-  int matches = 0;
-  for (const auto& o : kOptions) {
-    if (o.long_name == name) return &o;
-    if (!name.empty() && o.long_name.substr(0, name.size()) == name) {
-      found = &o;
-      ambiguous += (matches++ ? ", --" : "--") + std::string(o.long_name);
-    }
-  }
-  return matches == 1 ? found : nullptr;
-}
-
 // What the options said, before the defaults and checks of finish().
 struct Seen {
   std::optional<Protocol> protocol;
@@ -144,14 +120,6 @@ class CliParser {
   std::optional<ConfigError> run(int argc, const char* const* argv, EnvLookup env);
 
  private:
-  std::optional<ConfigError> parse_long(std::string_view arg, int argc, const char* const* argv,
-                                        int& i);
-  std::optional<ConfigError> parse_short(std::string_view arg, int argc, const char* const* argv,
-                                         int& i);
-  // The value following a flag in the next argument, if there is one that
-  // does not look like another option.
-  std::optional<ConfigError> next_value(const std::string& flag, int argc, const char* const* argv,
-                                        int& i, std::string& value);
   std::optional<ConfigError> apply(const OptionSpec& spec, const std::string& flag,
                                    const std::string& value);
   std::optional<ConfigError> apply_value(const OptionSpec& spec, const std::string& flag,
@@ -167,80 +135,15 @@ class CliParser {
 };
 
 std::optional<ConfigError> CliParser::run(int argc, const char* const* argv, EnvLookup env) {
-  bool options_done = false;
-  for (int i = 1; i < argc && !stop_; ++i) {
-    std::string_view arg = argv[i] ? argv[i] : "";
-    std::optional<ConfigError> err;
-    if (options_done || arg.size() < 2 || arg[0] != '-') {
-      out_.config.project_dirs.emplace_back(arg);  // "-" alone is positional, as in optparse
-    } else if (arg == "--") {
-      options_done = true;
-    } else if (arg[1] == '-') {
-      err = parse_long(arg, argc, argv, i);
-    } else {
-      err = parse_short(arg, argc, argv, i);
-    }
-    if (err) return err;
+  auto on_option = [this](const OptionSpec& spec, const std::string& flag,
+                          const std::string& value) { return apply(spec, flag, value); };
+  auto on_positional = [this](std::string_view arg) { out_.config.project_dirs.emplace_back(arg); };
+  if (auto err = optparse::scan<ConfigError>(argc, argv, std::span<const OptionSpec>(kOptions),
+                                             on_option, on_positional, stop_)) {
+    return err;
   }
   if (stop_) return std::nullopt;
   return finish(env);
-}
-
-std::optional<ConfigError> CliParser::parse_long(std::string_view arg, int argc,
-                                                 const char* const* argv, int& i) {
-  size_t eq = arg.find('=');
-  std::string flag(arg.substr(0, eq));
-  std::string ambiguous;
-  const OptionSpec* spec = find_long(std::string_view(flag).substr(2), ambiguous);
-  if (!spec && !ambiguous.empty()) {
-    return ConfigError{flag, "ambiguous option (could be " + ambiguous + ")"};
-  }
-  if (!spec) return ConfigError{flag, "unknown option (see --help)"};
-  if (!spec->takes_value) {
-    if (eq != std::string_view::npos) return ConfigError{flag, "takes no value"};
-    return apply(*spec, flag, "");
-  }
-  std::string value;
-  if (eq != std::string_view::npos) {
-    value = arg.substr(eq + 1);
-  } else if (auto err = next_value(flag, argc, argv, i, value)) {
-    return err;
-  }
-  return apply(*spec, flag, value);
-}
-
-std::optional<ConfigError> CliParser::parse_short(std::string_view arg, int argc,
-                                                  const char* const* argv, int& i) {
-  for (size_t k = 1; k < arg.size() && !stop_; ++k) {
-    std::string flag = std::string("-") + arg[k];
-    const OptionSpec* spec = find_short(arg[k]);
-    if (!spec) return ConfigError{flag, "unknown option (see --help)"};
-    if (!spec->takes_value) {
-      if (auto err = apply(*spec, flag, "")) return err;
-      continue;
-    }
-    // A value option ends the cluster: the rest is its value ("-p8000").
-    std::string value(arg.substr(k + 1));
-    if (value.empty()) {
-      if (auto err = next_value(flag, argc, argv, i, value)) return err;
-    }
-    return apply(*spec, flag, value);
-  }
-  return std::nullopt;
-}
-
-std::optional<ConfigError> CliParser::next_value(const std::string& flag, int argc,
-                                                 const char* const* argv, int& i,
-                                                 std::string& value) {
-  // Unlike optparse, a following "-x"/"--x" is taken as a forgotten value
-  // rather than swallowed: "--pidfile --daemonize" is a mistake, not a file.
-  // A value starting with '-' can still be given as "--opt=-value".
-  if (i + 1 >= argc || !argv[i + 1]) return ConfigError{flag, "needs a value"};
-  std::string_view next = argv[i + 1];
-  if (next.size() > 1 && next[0] == '-') return ConfigError{flag, "needs a value"};
-  value = next;
-  ++i;
-  return std::nullopt;
 }
 
 std::optional<ConfigError> CliParser::apply(const OptionSpec& spec, const std::string& flag,
@@ -590,20 +493,6 @@ std::optional<std::string> normalize_base_path(std::string_view text, std::strin
   }
   out = result;
   return std::nullopt;
-}
-
-uint16_t default_port(Protocol p, bool tls) {
-  switch (p) {
-    case Protocol::Http:
-      return tls ? 443 : 80;
-    case Protocol::FastCgi:
-      return 8000;
-    case Protocol::Scgi:
-      return 4000;
-    case Protocol::Ajp13:
-      return 8009;
-  }
-  return 80;
 }
 
 std::string default_host(Protocol p) {

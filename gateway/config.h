@@ -172,9 +172,6 @@ std::optional<std::string> parse_octal_mode(std::string_view text, uint32_t& out
 //    becomes "" (mounted at the root). "." and ".." segments are rejected.
 std::optional<std::string> normalize_base_path(std::string_view text, std::string& out);
 
-// tracd's default port per protocol (http 80, https 443, scgi 4000, ajp 8009,
-// fcgi 8000).
-uint16_t default_port(Protocol p, bool tls = false);
 // Default bind address: "" (all interfaces) for http as in tracd, but
 // 127.0.0.1 for the gateway protocols, whose peers are trusted to set
 // REMOTE_USER, HTTPS and the like: such a port must never be exposed by

@@ -2,6 +2,20 @@
 
 namespace gw {
 
+uint16_t default_port(Protocol p, bool tls) {
+  switch (p) {
+    case Protocol::Http:
+      return tls ? 443 : 80;
+    case Protocol::FastCgi:
+      return 8000;
+    case Protocol::Scgi:
+      return 4000;
+    case Protocol::Ajp13:
+      return 8009;
+  }
+  return 80;
+}
+
 std::string_view protocol_name(Protocol p) {
   switch (p) {
     case Protocol::Http:

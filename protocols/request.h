@@ -15,6 +15,10 @@ enum class Protocol : uint8_t { Http, FastCgi, Scgi, Ajp13 };
 
 std::string_view protocol_name(Protocol p);
 
+// tracd's default port per protocol (http 80, https 443, scgi 4000, ajp 8009,
+// fcgi 8000), which gatewayd listens on and gatewayd-client connects to.
+uint16_t default_port(Protocol p, bool tls = false);
+
 struct Header {
   std::string name;
   std::string value;

@@ -1,13 +1,11 @@
 #include "dispatch/backends/http_proxy.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-
 #include <algorithm>
 #include <optional>
 #include <utility>
 #include <variant>
 
+#include "dispatch/backends/upstream.h"
 #include "dispatch/backends/upstream_pool.h"
 #include "gateway/io/address.h"
 #include "gateway/io/stream.h"
@@ -27,29 +25,6 @@ constexpr size_t kBodyHighWater = 256 * 1024;
 // app servers answer 411 to a POST without one.
 bool method_has_body(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "PATCH";
-}
-
-bool is_numeric_host(const std::string& host) {
-  in6_addr buf;
-  return inet_pton(AF_INET, host.c_str(), &buf) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), &buf) == 1;
-}
-
-// Resolves a host name once, keeping the first address. Returns an error
-// text, or "" with address.host made numeric.
-std::string resolve(io::Address& address) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* result = nullptr;
-  int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &result);
-  if (rc != 0 || result == nullptr) {
-    return std::string("cannot resolve ") + address.host + ": " + gai_strerror(rc);
-  }
-  uint16_t ignored = 0;
-  io::describe_sockaddr(result->ai_addr, address.host, ignored);
-  freeaddrinfo(result);
-  return "";
 }
 
 // Every comma-separated token of the Connection fields: names of fields
@@ -96,14 +71,6 @@ std::string host_from_server(const Request& request) {
 std::string fallback_host(const io::Address& upstream) {
   return upstream.is_unix ? "localhost" : upstream.to_string();
 }
-
-// Answers nothing more: for requests refused in start().
-class RefusedExchange final : public Exchange {
- public:
-  void send_body(std::string_view) override {}
-  void finish_body() override {}
-  void cancel() override {}
-};
 
 }  // namespace
 
@@ -562,20 +529,10 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
 
 HttpProxyBackend::HttpProxyBackend(uv_loop_s* loop, HttpProxyOptions options)
     : loop_(loop), options_(std::move(options)), name_(options_.upstream) {
-  std::optional<io::Address> address = io::parse_address(options_.upstream);
-  if (!address) {
-    setup_error_ = "upstream \"" + options_.upstream + "\": not an address (host:port, " +
-                   "[v6]:port or unix:/path)";
-    return;
-  }
-  if (!address->is_unix && !is_numeric_host(address->host)) {
-    if (std::string e = resolve(*address); !e.empty()) {
-      setup_error_ = "upstream " + options_.upstream + ": " + e;
-      return;
-    }
-    name_ += " (" + address->to_string() + ")";
-  }
-  shared_ = std::make_shared<HttpProxyShared>(loop_, std::move(*address), options_, name_);
+  std::optional<Upstream> up = prepare_upstream("upstream", options_.upstream, setup_error_);
+  if (!up) return;
+  name_ = up->name;
+  shared_ = std::make_shared<HttpProxyShared>(loop_, std::move(up->address), options_, name_);
 }
 
 void HttpProxyBackend::shutdown() {

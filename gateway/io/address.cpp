@@ -1,6 +1,7 @@
 #include "gateway/io/address.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 
 #include <charconv>
 
@@ -67,6 +68,28 @@ void describe_sockaddr(const sockaddr* sa, std::string& host, uint16_t& port) {
     if (host.starts_with("::ffff:") && host.find('.') != std::string::npos) host = host.substr(7);
     port = ntohs(in6->sin6_port);
   }
+}
+
+std::string resolve_host(Address& address) {
+  if (address.is_unix) return "";
+  in6_addr numeric{};
+  if (inet_pton(AF_INET, address.host.c_str(), &numeric) == 1 ||
+      inet_pton(AF_INET6, address.host.c_str(), &numeric) == 1) {
+    return "";
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    if (found) freeaddrinfo(found);
+    return rc != 0 ? gai_strerror(rc) : "no address";
+  }
+  uint16_t ignored = 0;
+  describe_sockaddr(found->ai_addr, address.host, ignored);
+  freeaddrinfo(found);
+  return "";
 }
 
 }  // namespace gw::io

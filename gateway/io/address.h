@@ -24,6 +24,12 @@ struct Address {
 // Parses "host:port", "[v6]:port", "unix:/path" or "/path". nullopt when malformed.
 std::optional<Address> parse_address(std::string_view text);
 
+// Replaces a host name in `address` by its first address (getaddrinfo,
+// which blocks: for setup before the loop serves). A numeric host or a unix
+// socket is left as it is. Returns why the name did not resolve, "" on
+// success.
+std::string resolve_host(Address& address);
+
 // Numeric host and port of a sockaddr ("" and 0 for unix sockets).
 void describe_sockaddr(const sockaddr* sa, std::string& host, uint16_t& port);
 

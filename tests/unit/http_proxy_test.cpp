@@ -26,6 +26,8 @@
 
 #include "dispatch/backends/http_proxy.h"
 #include "gateway/io/timer.h"
+#include "tests/support/test_app.h"
+#include "tests/support/test_loop.h"
 
 namespace {
 
@@ -37,18 +39,12 @@ using gw::ResponseHead;
 using Clock = std::chrono::steady_clock;
 using FakeSink = gw::test::RecordingSink;
 
-constexpr int kAppTimeoutMs = 3000;   // one read or close awaited by the app
-constexpr int kLoopTimeoutMs = 5000;  // one condition awaited on the loop
-
 // ---- The app server: blocking sockets on a thread ----
 
 // One accepted connection, from the app's side.
-class AppConn {
+class AppConn : public gw::test::AppSocket {
  public:
-  AppConn(int fd, const std::atomic<bool>& stopping) : fd_(fd), stopping_(stopping) {}
-  ~AppConn() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  using AppSocket::AppSocket;
 
   // The request head, up to and including the empty line; "" when the
   // connection closed or nothing came in time. Body bytes stay buffered.
@@ -85,47 +81,7 @@ class AppConn {
     return body ? head + *body : "";
   }
 
-  void send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-  }
-
-  // True when the proxy closes its side (EOF or reset) in time.
-  bool wait_closed() {
-    while (fill()) buf_.clear();
-    return closed_;
-  }
-
-  // Closes with a reset instead of a FIN.
-  void reset() {
-    linger lg{1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    ::close(fd_);
-    fd_ = -1;
-  }
-
-  // Reads everything until the proxy closes, discarding it.
-  size_t drain() {
-    size_t total = buf_.size();
-    buf_.clear();
-    while (fill()) {
-      total += buf_.size();
-      buf_.clear();
-    }
-    return total;
-  }
-
  private:
-  bool need(size_t n) {
-    while (buf_.size() < n) {
-      if (!fill()) return false;
-    }
-    return true;
-  }
-
   std::optional<std::string> read_chunked() {
     size_t pos = 0;
     for (;;) {
@@ -142,164 +98,14 @@ class AppConn {
     buf_.erase(0, pos);
     return body;
   }
-
-  // One recv, waiting at most kAppTimeoutMs (less when the app stops).
-  bool fill() {
-    auto deadline = Clock::now() + std::chrono::milliseconds(kAppTimeoutMs);
-    while (!stopping_ && Clock::now() < deadline) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) <= 0) continue;
-      char chunk[65536];
-      ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n <= 0) {
-        closed_ = true;
-        return false;
-      }
-      buf_.append(chunk, static_cast<size_t>(n));
-      return true;
-    }
-    return false;
-  }
-
-  int fd_;
-  const std::atomic<bool>& stopping_;
-  std::string buf_;
-  bool closed_ = false;
 };
 
-// Accepts connections and runs `handler(conn, index)` for each on a thread
-// of its own. What handlers record() is read after stop() (the joins order
-// it); accepts() and flag() may be read while it runs.
-class App {
- public:
-  using Handler = std::function<void(AppConn&, int)>;
-
-  explicit App(Handler handler, std::string unix_path = "", int backlog = 16)
-      : handler_(std::move(handler)), unix_path_(std::move(unix_path)) {
-    if (unix_path_.empty()) {
-      fd_ = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in sin{};
-      sin.sin_family = AF_INET;
-      sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
-      socklen_t len = sizeof sin;
-      getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len);
-      port_ = ntohs(sin.sin_port);
-    } else {
-      ::unlink(unix_path_.c_str());
-      fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
-      sockaddr_un sun{};
-      sun.sun_family = AF_UNIX;
-      snprintf(sun.sun_path, sizeof sun.sun_path, "%s", unix_path_.c_str());
-      REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&sun), sizeof sun) == 0);
-    }
-    REQUIRE(listen(fd_, backlog) == 0);
-    if (handler_) thread_ = std::thread([this] { serve(); });
-  }
-  ~App() {
-    stop();
-    ::close(fd_);
-    if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
-  }
-
-  std::string address() const {
-    return unix_path_.empty() ? "127.0.0.1:" + std::to_string(port_) : "unix:" + unix_path_;
-  }
-  int fd() const { return fd_; }
-  uint16_t port() const { return port_; }
-  int accepts() const { return accepts_; }
-  void stop() {
-    stopping_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  void set_flag(int i) { flags_[i] = true; }
-  bool flag(int i) const { return flags_[i]; }
-  void record(std::string request) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    requests.push_back(std::move(request));
-  }
-
-  std::vector<std::string> requests;  // what handlers recorded, in order
-
- private:
-  void serve() {
-    std::vector<std::thread> conns;
-    while (!stopping_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 20) <= 0) continue;
-      int c = accept(fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      int index = accepts_++;
-      conns.emplace_back([this, c, index] {
-        AppConn conn(c, stopping_);
-        handler_(conn, index);
-      });
-    }
-    for (auto& t : conns) t.join();
-  }
-
-  Handler handler_;
-  std::string unix_path_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> accepts_{0};
-  std::atomic<bool> flags_[4] = {};
-  std::mutex mutex_;
-  std::thread thread_;
-};
+// The app: a thread per accepted connection (tests/support/test_app.h).
+using App = gw::test::TestApp<AppConn, std::string>;
 
 // ---- The loop ----
 
-class Loop {
- public:
-  Loop() {
-    uv_loop_init(&loop_);
-    loop_.data = nullptr;  // uv_loop_init keeps it; io::defer owns it
-    // A ticking timer keeps UV_RUN_ONCE from sleeping past our deadlines.
-    uv_timer_init(&loop_, &tick_);
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-  }
-  ~Loop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    gw::io::release_deferred(&loop_);
-    // Closing handles takes a loop turn or two; anything still alive after
-    // that (a pending connect, a forgotten stream) is a leak.
-    auto deadline = Clock::now() + std::chrono::milliseconds(200);
-    while (uv_loop_alive(&loop_) && Clock::now() < deadline) uv_run(&loop_, UV_RUN_NOWAIT);
-    int rc = uv_loop_close(&loop_);
-    CHECK(rc == 0);
-    if (rc != 0) {
-      uv_walk(
-          &loop_,
-          [](uv_handle_t* h, void*) {
-            if (!uv_is_closing(h)) uv_close(h, nullptr);
-          },
-          nullptr);
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      uv_loop_close(&loop_);
-    }
-  }
-
-  uv_loop_t* get() { return &loop_; }
-
-  bool run_until(const std::function<bool()>& done, int timeout_ms = kLoopTimeoutMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      uv_run(&loop_, UV_RUN_ONCE);
-    }
-    return true;
-  }
-  void run_for(int ms) {
-    run_until([] { return false; }, ms);
-  }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
-};
+using Loop = gw::test::TestLoop;
 
 // ---- The sink ----
 
@@ -713,7 +519,7 @@ TEST_CASE("http proxy: bytes after the response make the connection unusable") {
     CHECK(backend.idle_connections() == 0);
   } else {
     CHECK(backend.idle_connections() == 1);
-    // Well before the app gives up waiting and closes (kAppTimeoutMs).
+    // Well before the app gives up waiting and closes (gw::test::kAppReadTimeoutMs).
     CHECK(loop.run_until([&] { return backend.idle_connections() == 0; }, 1000));
   }
 }

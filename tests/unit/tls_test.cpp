@@ -35,6 +35,7 @@
 #include "gateway/io/stream.h"
 #include "gateway/io/timer.h"
 #include "gateway/io/tls.h"
+#include "tests/support/test_loop.h"
 
 namespace {
 
@@ -58,53 +59,10 @@ const std::string kRefusal =
 
 // ---- The loop ----
 
-class Loop {
+// Waits on the loop last at most kWaitMs by default.
+class Loop : public gw::test::TestLoop {
  public:
-  Loop() {
-    std::signal(SIGPIPE, SIG_IGN);  // as the daemon does: a closed peer is an error code
-    uv_loop_init(&loop_);
-    loop_.data = nullptr;  // io::defer owns it
-    // A ticking timer keeps UV_RUN_ONCE from sleeping past our deadlines.
-    uv_timer_init(&loop_, &tick_);
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-  }
-  ~Loop() {
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    gw::io::release_deferred(&loop_);
-    auto deadline = Clock::now() + std::chrono::milliseconds(200);
-    while (uv_loop_alive(&loop_) && Clock::now() < deadline) uv_run(&loop_, UV_RUN_NOWAIT);
-    // Anything still open now (a forgotten socket or timer) is a leak.
-    int rc = uv_loop_close(&loop_);
-    CHECK(rc == 0);
-    if (rc != 0) {
-      uv_walk(
-          &loop_,
-          [](uv_handle_t* h, void*) {
-            if (!uv_is_closing(h)) uv_close(h, nullptr);
-          },
-          nullptr);
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      uv_loop_close(&loop_);
-    }
-  }
-  uv_loop_t* get() { return &loop_; }
-
-  bool run_until(const std::function<bool()>& done, int timeout_ms = kWaitMs) {
-    auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!done()) {
-      if (Clock::now() > deadline) return false;
-      uv_run(&loop_, UV_RUN_ONCE);
-    }
-    return true;
-  }
-  void run_for(int ms) {
-    run_until([] { return false; }, ms);
-  }
-
- private:
-  uv_loop_t loop_;
-  uv_timer_t tick_;
+  Loop() : TestLoop(kWaitMs) {}
 };
 
 // ---- The server side ----
