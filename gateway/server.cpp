@@ -2,8 +2,11 @@
 
 #include <uv.h>
 
+#include "dispatch/backends/cgi_backend.h"
 #include "dispatch/backends/echo.h"
+#include "dispatch/backends/fastcgi_backend.h"
 #include "dispatch/backends/http_proxy.h"
+#include "dispatch/backends/scgi_backend.h"
 #include "dispatch/backends/static_files.h"
 #include "gateway/connection.h"
 #include "gateway/io/timer.h"
@@ -22,6 +25,34 @@ std::unique_ptr<Backend> make_backend(uv_loop_t* loop, const ProjectConfig& proj
     options.timeout_ms = b.timeout_ms;
     options.keepalive = b.keepalive;
     return std::make_unique<HttpProxyBackend>(loop, std::move(options));
+  }
+  if (b.type == "fastcgi") {
+    FastCgiBackendOptions options;
+    options.upstream = b.upstream;
+    options.connect_timeout_ms = b.connect_timeout_ms;
+    options.timeout_ms = b.timeout_ms;
+    options.keepalive = b.keepalive;
+    options.max_conns = b.max_conns;
+    options.document_root = b.document_root;
+    options.script_filename = b.script_filename;
+    options.params = b.params;
+    return std::make_unique<FastCgiBackend>(loop, std::move(options));
+  }
+  if (b.type == "scgi") {
+    ScgiBackendOptions options;
+    options.upstream = b.upstream;
+    options.connect_timeout_ms = b.connect_timeout_ms;
+    options.timeout_ms = b.timeout_ms;
+    options.params = b.params;
+    return std::make_unique<ScgiBackend>(loop, std::move(options));
+  }
+  if (b.type == "cgi") {
+    CgiBackendOptions options;
+    options.script = b.script;
+    options.timeout_ms = b.timeout_ms;
+    options.env = b.env;
+    options.max_processes = b.max_processes;
+    return std::make_unique<CgiBackend>(loop, std::move(options));
   }
   return std::make_unique<EchoBackend>(project.name);
 }

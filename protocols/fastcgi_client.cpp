@@ -87,12 +87,14 @@ FeedResult FastCgiClientDecoder::feed(std::string_view in, std::vector<ClientEve
         return std::nullopt;
       },
       [&] { return on_record_end(events); });
+  fed_bytes_ += pos;
   if (err) error_ = err;
   return FeedResult{pos, std::move(err)};
 }
 
 std::optional<CodecError> FastCgiClientDecoder::on_header(const RecordHeader& header) {
   record_ = header;
+  record_bytes_ += FCGI_HEADER_LEN + header.content_length + header.padding_length;
   record_buf_.clear();
   streaming_ = false;
   if (record_.version != FCGI_VERSION_1) {

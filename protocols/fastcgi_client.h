@@ -74,6 +74,11 @@ class FastCgiClientDecoder {
 
   FeedResult feed(std::string_view in, std::vector<fcgi::ClientEvent>& events);
 
+  // True when the input fed so far ends exactly between two records: no
+  // record, or record header, is partly received. Only then may a connection
+  // carry another request after END_REQUEST.
+  bool at_record_boundary() const { return fed_bytes_ == record_bytes_; }
+
  private:
   std::optional<CodecError> on_header(const fcgi::RecordHeader& header);
   std::optional<CodecError> on_record_end(std::vector<fcgi::ClientEvent>& events);
@@ -84,6 +89,8 @@ class FastCgiClientDecoder {
   bool streaming_ = false;  // STDOUT/STDERR: content goes straight out
   std::string record_buf_;
   std::optional<CodecError> error_;
+  uint64_t fed_bytes_ = 0;     // input consumed by feed()
+  uint64_t record_bytes_ = 0;  // header, content and padding of every record begun
 };
 
 }  // namespace gw
