@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,10 @@ enum class Opt {
   AjpInsecure,
   AjpAllowAttribute,
   AjpPacketSize,
+  BasicAuth,
+  DigestAuth,
+  AuthScope,
+  IndexTemplate,
   Version,
   Help,
   NotYet,  // a tracd option gatewayd does not implement yet
@@ -81,8 +86,10 @@ constexpr OptionSpec kOptions[] = {
     {Opt::HttpVersion, 0, "http11", false, false},
     {Opt::Version, 0, "version", false, false},
     {Opt::Help, 'h', "help", false, false},
-    {Opt::NotYet, 'a', "auth", true, false},
-    {Opt::NotYet, 0, "basic-auth", true, false},
+    {Opt::DigestAuth, 'a', "auth", true, false},
+    {Opt::BasicAuth, 0, "basic-auth", true, false},
+    {Opt::AuthScope, 0, "auth-scope", true, false},
+    {Opt::IndexTemplate, 0, "index-template", true, false},
     {Opt::NotYet, 'r', "auto-reload", false, false},
     {Opt::CertFile, 0, "certfile", true, false},
     {Opt::KeyFile, 0, "keyfile", true, false},
@@ -101,6 +108,7 @@ struct Seen {
   bool ajp_insecure = false;
   std::vector<std::string> ajp_allowed_attributes;
   std::optional<size_t> ajp_packet_size;
+  std::optional<AuthOptions::Scope> auth_scope;
   std::optional<uint16_t> port;
   std::optional<std::string> host;
   std::string unix_path;
@@ -278,6 +286,27 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
       seen_.ajp_packet_size = size;
       break;
     }
+    case Opt::BasicAuth:
+    case Opt::DigestAuth: {
+      AuthSpec spec_value;
+      spec_value.options.scheme =
+          spec.id == Opt::BasicAuth ? AuthOptions::Scheme::Basic : AuthOptions::Scheme::Digest;
+      why = parse_auth_spec(value, spec_value);
+      if (!why) c.auth.push_back(std::move(spec_value));
+      break;
+    }
+    case Opt::AuthScope:
+      if (value == "login") {
+        seen_.auth_scope = AuthOptions::Scope::Login;
+      } else if (value == "project") {
+        seen_.auth_scope = AuthOptions::Scope::Project;
+      } else {
+        why = "'" + value + "' is not one of login, project";
+      }
+      break;
+    case Opt::IndexTemplate:
+      c.index_template = value;
+      break;
     default:
       break;
   }
@@ -293,6 +322,14 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
 }
 
 std::optional<ConfigError> CliParser::finish(EnvLookup env) {
+  ServerConfig& c = out_.config;
+  if (seen_.auth_scope) {
+    for (AuthSpec& spec : c.auth) spec.options.scope = *seen_.auth_scope;
+  }
+  if (c.index_template.empty()) {
+    const char* index_template = env ? env("TRAC_ENV_INDEX_TEMPLATE") : nullptr;
+    if (index_template) c.index_template = index_template;
+  }
   if (auto err = finish_projects(env)) return err;
   return finish_listener();
 }
@@ -403,6 +440,32 @@ std::string help_text() {
 }
 
 // --- values shared with the config file ---------------------------------
+
+std::optional<std::string> parse_auth_spec(std::string_view text, AuthSpec& out) {
+  // tracd's PROJECT,FILE,REALM. The realm may hold commas; the project and
+  // the file may not.
+  size_t first = text.find(',');
+  size_t second = first == std::string_view::npos ? first : text.find(',', first + 1);
+  if (second == std::string_view::npos) {
+    return "'" + std::string(text) + "' is not PROJECT,FILE,REALM";
+  }
+  std::string_view project = text.substr(0, first);
+  std::string_view file = text.substr(first + 1, second - first - 1);
+  std::string_view realm = text.substr(second + 1);
+  if (project.empty() || file.empty() || realm.empty()) {
+    return "'" + std::string(text) + "' is not PROJECT,FILE,REALM (none may be empty)";
+  }
+  out.project = std::string(project);
+  out.options.file = std::string(file);
+  if (!file.starts_with('/')) {
+    std::error_code ec;
+    std::filesystem::path cwd = std::filesystem::current_path(ec);
+    if (ec) return "cannot resolve '" + std::string(file) + "': " + ec.message();
+    out.options.file = (cwd / file).string();
+  }
+  out.options.realm = std::string(realm);
+  return std::nullopt;
+}
 
 std::optional<std::string> parse_protocol(std::string_view name, Protocol& out, bool& tls) {
   // tracd's names; "https" is http over TLS.

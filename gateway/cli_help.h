@@ -52,6 +52,17 @@ Options:
   --ajp-packet-size=SIZE
                         AJP packet size, 8192 (default) to 65536; must match
                         mod_jk max_packet_size / ProxyIOBufferSize
+  -a DIGESTAUTH, --auth=DIGESTAUTH
+                        [projectdir],[htdigest_file],[realm]: Digest
+                        authentication for a project ("*" for every project);
+                        repeatable
+  --basic-auth=BASICAUTH
+                        [projectdir],[htpasswd_file],[realm]: Basic
+                        authentication for a project ("*" for every project);
+                        repeatable
+  --auth-scope=SCOPE    where --auth/--basic-auth apply: login (the /login
+                        path, as tracd; default) or project (every path)
+  --index-template=FILE a template for the project index page
   -q, --unquote         accepted for tracd compatibility; paths are always
                         percent-decoded exactly once, so it changes nothing
   --http10              accepted for tracd compatibility; no effect
@@ -73,6 +84,9 @@ Environment:
                         when no project is given on the command line
   TRAC_ENV_PARENT_DIR   a parent directory of projects (as -e DIR), used when
                         no project is given and TRAC_ENV is unset
+  TRAC_ENV_INDEX_TEMPLATE
+                        a template for the project index page (as
+                        --index-template)
   FCGI_WEB_SERVER_ADDRS comma-separated addresses of the web servers allowed
                         to connect to a FastCGI listener
 )";

@@ -10,6 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "dispatch/auth/auth_options.h"
+#include "dispatch/backends/mount_options.h"
+#include "gateway/spawn/spawn_options.h"
 #include "protocols/limits.h"
 #include "protocols/request.h"
 
@@ -69,6 +72,8 @@ struct BackendConfig {
   std::string script;       // the program (absolute, resolved against the project dir)
   std::vector<Header> env;  // its extra environment (everything else but PATH is cleared)
   uint32_t max_processes = 64;
+
+  bool operator==(const BackendConfig&) const = default;
 };
 
 struct ProjectConfig {
@@ -76,6 +81,23 @@ struct ProjectConfig {
   std::string dir;          // absolute project directory
   std::string description;  // project.json "description"
   BackendConfig backend;
+  // The app processes gatewayd starts for the backend ("spawn"); the
+  // backend's upstream is then each instance's address.
+  std::optional<SpawnOptions> spawn;
+  // Authentication: "auth" in project.json, else --auth/--basic-auth.
+  std::optional<AuthOptions> auth;
+  std::vector<StaticMount> mounts;  // "static": served before the backend
+  SendfileOptions sendfile;         // "sendfile": X-Sendfile / X-Accel-Redirect
+
+  // Two loads of an unchanged project.json compare equal: a reload keeps
+  // such a project running untouched.
+  bool operator==(const ProjectConfig&) const = default;
+};
+
+// --basic-auth / --auth PROJECT,FILE,REALM ("*" for every project).
+struct AuthSpec {
+  std::string project;
+  AuthOptions options;
 };
 
 struct ServerConfig {
@@ -89,6 +111,8 @@ struct ServerConfig {
   // from the command line: a config file's "projects" replace it.
   bool projects_from_env = false;
   std::optional<std::string> base_path;  // --base-path for every listener
+  std::vector<AuthSpec> auth;            // --basic-auth / --auth, in the order given
+  std::string index_template;            // --index-template / TRAC_ENV_INDEX_TEMPLATE
   uint32_t umask = 022;
   bool daemonize = false;
   std::string pidfile;
@@ -147,6 +171,11 @@ std::optional<ConfigError> load_project(const std::string& dir, ProjectConfig& o
 std::optional<ConfigError> load_projects(const ServerConfig& config,
                                          std::vector<ProjectConfig>& out);
 
+// The command line's auth for `project`: its own --auth/--basic-auth, else
+// the "*" one, else none. project.json's "auth" wins over both.
+std::optional<AuthOptions> auth_from_command_line(const std::vector<AuthSpec>& specs,
+                                                  const std::string& project);
+
 // Final checks after everything is merged (a listener exists, ports valid,
 // single_env has exactly one project, ...).
 std::optional<ConfigError> validate(const ServerConfig& config);
@@ -160,6 +189,9 @@ std::string help_text();
 std::optional<std::string> parse_protocol(std::string_view name, Protocol& out, bool& tls);
 //  * AJP packet size: 8192-65536.
 std::optional<std::string> parse_ajp_packet_size(std::string_view text, size_t& out);
+//  * --auth / --basic-auth value: PROJECT,FILE,REALM; FILE made absolute
+//    against the working directory. The scheme in `out` is left as it is.
+std::optional<std::string> parse_auth_spec(std::string_view text, AuthSpec& out);
 // "https" for a TLS http listener, else protocol_name().
 std::string_view listener_protocol_name(const ListenerConfig& l);
 // Whether a TCP host only reaches this machine ("127.x", "::1", "localhost").

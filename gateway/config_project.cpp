@@ -13,6 +13,7 @@
 
 #include "gateway/config.h"
 #include "gateway/config_json.h"
+#include "gateway/config_project_parts.h"
 
 namespace gw {
 
@@ -88,13 +89,28 @@ std::optional<ConfigError> read_static_backend(const Obj& o, const std::string& 
   return std::nullopt;
 }
 
-std::optional<ConfigError> read_http_backend(const Obj& o, BackendConfig& b) {
-  if (auto e = o.only({"type", "upstream", "connect_timeout_ms", "timeout_ms", "keepalive"})) {
-    return e;
+// "upstream": required, unless gatewayd spawns the app ("spawn"), which
+// gives every instance its own address.
+std::optional<ConfigError> read_upstream_address(const Obj& o, bool spawned, BackendConfig& b) {
+  if (spawned) {
+    if (o.find("upstream")) {
+      return o.error("upstream",
+                     "must not be set with \"spawn\": gatewayd gives each app "
+                     "instance its own address");
+    }
+    return std::nullopt;
   }
   if (!o.find("upstream")) return o.error("upstream", "is required");
   if (auto e = o.get_string("upstream", b.upstream)) return e;
   if (auto why = check_upstream(b.upstream)) return o.error("upstream", *why);
+  return std::nullopt;
+}
+
+std::optional<ConfigError> read_http_backend(const Obj& o, bool spawned, BackendConfig& b) {
+  if (auto e = o.only({"type", "upstream", "connect_timeout_ms", "timeout_ms", "keepalive"})) {
+    return e;
+  }
+  if (auto e = read_upstream_address(o, spawned, b)) return e;
   uint64_t connect = b.connect_timeout_ms, timeout = b.timeout_ms, keepalive = b.keepalive;
   if (auto e = o.get_uint("connect_timeout_ms", 1, 600000, connect)) return e;
   if (auto e = o.get_uint("timeout_ms", 1, 86400000, timeout)) return e;
@@ -121,10 +137,8 @@ std::optional<ConfigError> read_variables(const Obj& o, std::string_view key,
   return std::nullopt;
 }
 
-std::optional<ConfigError> read_upstream(const Obj& o, BackendConfig& b) {
-  if (!o.find("upstream")) return o.error("upstream", "is required");
-  if (auto e = o.get_string("upstream", b.upstream)) return e;
-  if (auto why = check_upstream(b.upstream)) return o.error("upstream", *why);
+std::optional<ConfigError> read_upstream(const Obj& o, bool spawned, BackendConfig& b) {
+  if (auto e = read_upstream_address(o, spawned, b)) return e;
   uint64_t connect = b.connect_timeout_ms, timeout = b.timeout_ms;
   if (auto e = o.get_uint("connect_timeout_ms", 1, 600000, connect)) return e;
   if (auto e = o.get_uint("timeout_ms", 1, 86400000, timeout)) return e;
@@ -133,13 +147,13 @@ std::optional<ConfigError> read_upstream(const Obj& o, BackendConfig& b) {
   return std::nullopt;
 }
 
-std::optional<ConfigError> read_fastcgi_backend(const Obj& o, const std::string& dir,
+std::optional<ConfigError> read_fastcgi_backend(const Obj& o, const std::string& dir, bool spawned,
                                                 BackendConfig& b) {
   if (auto e = o.only({"type", "upstream", "connect_timeout_ms", "timeout_ms", "keepalive",
                        "max_conns", "document_root", "script_filename", "params"})) {
     return e;
   }
-  if (auto e = read_upstream(o, b)) return e;
+  if (auto e = read_upstream(o, spawned, b)) return e;
   uint64_t keepalive = b.keepalive, max_conns = b.max_conns;
   if (auto e = o.get_uint("keepalive", 0, 65535, keepalive)) return e;
   if (auto e = o.get_uint("max_conns", 0, 65535, max_conns)) return e;
@@ -152,11 +166,11 @@ std::optional<ConfigError> read_fastcgi_backend(const Obj& o, const std::string&
   return read_variables(o, "params", b.params);
 }
 
-std::optional<ConfigError> read_scgi_backend(const Obj& o, BackendConfig& b) {
+std::optional<ConfigError> read_scgi_backend(const Obj& o, bool spawned, BackendConfig& b) {
   if (auto e = o.only({"type", "upstream", "connect_timeout_ms", "timeout_ms", "params"})) {
     return e;
   }
-  if (auto e = read_upstream(o, b)) return e;
+  if (auto e = read_upstream(o, spawned, b)) return e;
   return read_variables(o, "params", b.params);
 }
 
@@ -187,10 +201,14 @@ std::optional<ConfigError> read_backend(const Obj& top, const std::string& dir, 
   const Json* type = o.find("type");
   if (!type->is_string()) return o.error("type", "must be one of " + types);
   b.type = type->get<std::string>();
+  const bool spawned = top.find("spawn") != nullptr;
+  if (spawned && b.type != "http" && b.type != "fastcgi" && b.type != "scgi") {
+    return top.error("spawn", "needs a backend of type http, fastcgi or scgi");
+  }
   if (b.type == "static") return read_static_backend(o, dir, b);
-  if (b.type == "http") return read_http_backend(o, b);
-  if (b.type == "fastcgi") return read_fastcgi_backend(o, dir, b);
-  if (b.type == "scgi") return read_scgi_backend(o, b);
+  if (b.type == "http") return read_http_backend(o, spawned, b);
+  if (b.type == "fastcgi") return read_fastcgi_backend(o, dir, spawned, b);
+  if (b.type == "scgi") return read_scgi_backend(o, spawned, b);
   if (b.type == "cgi") return read_cgi_backend(o, dir, b);
   if (b.type == "echo") return o.only({"type"});
   return o.error("type", "must be one of " + types);
@@ -211,9 +229,15 @@ std::optional<ConfigError> load_project_unguarded(const std::string& given_dir,
   if (p.name.empty() || p.name == "." || p.name == "..") p.name = abs.filename().string();
   if (p.name.empty()) return ConfigError{dir, "cannot serve the root directory as a project"};
   Obj top(json, file, "");
-  if (auto e = top.only({"description", "backend"})) return e;
+  if (auto e = top.only({"description", "backend", "spawn", "auth", "static", "sendfile"})) {
+    return e;
+  }
   if (auto e = top.get_string("description", p.description, /*allow_empty=*/true)) return e;
   if (auto e = read_backend(top, p.dir, p.backend)) return e;
+  if (auto e = read_spawn(top, p.dir, p.backend, p.spawn)) return e;
+  if (auto e = read_auth(top, p.dir, p.auth)) return e;
+  if (auto e = read_static_mounts(top, p.dir, p.mounts)) return e;
+  if (auto e = read_sendfile(top, p.dir, p.sendfile)) return e;
   out = std::move(p);
   return std::nullopt;
 }
@@ -272,6 +296,7 @@ std::optional<ConfigError> load_projects_unguarded(const ServerConfig& config,
     }
     ProjectConfig p;
     if (auto e = load_project_unguarded(dir, p)) return e;
+    if (!p.auth) p.auth = auth_from_command_line(config.auth, p.name);
     auto [it, inserted] = dir_by_name.emplace(p.name, dir);
     if (!inserted) {
       return ConfigError{dir, "project name \"" + p.name + "\" is already used by " + it->second};
@@ -282,6 +307,17 @@ std::optional<ConfigError> load_projects_unguarded(const ServerConfig& config,
   return std::nullopt;
 }
 }  // namespace
+
+std::optional<AuthOptions> auth_from_command_line(const std::vector<AuthSpec>& specs,
+                                                  const std::string& project) {
+  const AuthSpec* any = nullptr;
+  for (const AuthSpec& spec : specs) {
+    if (spec.project == project) return spec.options;
+    if (spec.project == "*" && !any) any = &spec;
+  }
+  if (any) return any->options;
+  return std::nullopt;
+}
 
 std::optional<ConfigError> load_project(const std::string& dir, ProjectConfig& out) {
   try {

@@ -18,6 +18,7 @@
 #include "gateway/listener.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
+#include "gateway/spawn/app_launcher.h"
 
 namespace {
 
@@ -61,6 +62,7 @@ void run_until_stopped(uv_loop_t& loop, gw::Server& server) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (int status = gw::run_app_launcher_if_asked(argc, argv); status >= 0) return status;
   std::signal(SIGPIPE, SIG_IGN);
   gw::CliResult cli;
   if (auto err = gw::parse_cli(argc, argv, lookup_env, cli)) return fail_config(*err);

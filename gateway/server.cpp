@@ -2,60 +2,13 @@
 
 #include <uv.h>
 
-#include "dispatch/backends/cgi_backend.h"
-#include "dispatch/backends/echo.h"
-#include "dispatch/backends/fastcgi_backend.h"
-#include "dispatch/backends/http_proxy.h"
-#include "dispatch/backends/scgi_backend.h"
-#include "dispatch/backends/static_files.h"
+#include "gateway/backend_factory.h"
 #include "gateway/connection.h"
 #include "gateway/io/timer.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
 
 namespace gw {
-
-std::unique_ptr<Backend> make_backend(uv_loop_t* loop, const ProjectConfig& project) {
-  const BackendConfig& b = project.backend;
-  if (b.type == "static") return std::make_unique<StaticBackend>(b.root, b.index);
-  if (b.type == "http") {
-    HttpProxyOptions options;
-    options.upstream = b.upstream;
-    options.connect_timeout_ms = b.connect_timeout_ms;
-    options.timeout_ms = b.timeout_ms;
-    options.keepalive = b.keepalive;
-    return std::make_unique<HttpProxyBackend>(loop, std::move(options));
-  }
-  if (b.type == "fastcgi") {
-    FastCgiBackendOptions options;
-    options.upstream = b.upstream;
-    options.connect_timeout_ms = b.connect_timeout_ms;
-    options.timeout_ms = b.timeout_ms;
-    options.keepalive = b.keepalive;
-    options.max_conns = b.max_conns;
-    options.document_root = b.document_root;
-    options.script_filename = b.script_filename;
-    options.params = b.params;
-    return std::make_unique<FastCgiBackend>(loop, std::move(options));
-  }
-  if (b.type == "scgi") {
-    ScgiBackendOptions options;
-    options.upstream = b.upstream;
-    options.connect_timeout_ms = b.connect_timeout_ms;
-    options.timeout_ms = b.timeout_ms;
-    options.params = b.params;
-    return std::make_unique<ScgiBackend>(loop, std::move(options));
-  }
-  if (b.type == "cgi") {
-    CgiBackendOptions options;
-    options.script = b.script;
-    options.timeout_ms = b.timeout_ms;
-    options.env = b.env;
-    options.max_processes = b.max_processes;
-    return std::make_unique<CgiBackend>(loop, std::move(options));
-  }
-  return std::make_unique<EchoBackend>(project.name);
-}
 
 Server::Server(uv_loop_t* loop, ServerConfig config, std::vector<ProjectConfig> projects)
     : loop_(loop), config_(std::move(config)), project_configs_(std::move(projects)) {}
@@ -71,7 +24,7 @@ std::optional<std::string> Server::start() {
     p.name = pc.name;
     p.description = pc.description;
     p.dir = pc.dir;
-    p.backend = make_backend(loop_, pc);
+    p.backend = make_project_backend(loop_, pc);
     names_.push_back(pc.name);
     projects_.push_back(std::move(p));
     log::info("project " + pc.name + " (" + pc.backend.type + ") from " + pc.dir);

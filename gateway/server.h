@@ -55,7 +55,4 @@ class Server {
   bool stopping_ = false;
 };
 
-// Builds the backend a project.json asks for.
-std::unique_ptr<Backend> make_backend(uv_loop_s* loop, const ProjectConfig& project);
-
 }  // namespace gw

@@ -22,6 +22,7 @@ uint16_t default_port(Protocol p, bool tls = false);
 struct Header {
   std::string name;
   std::string value;
+  bool operator==(const Header&) const = default;
 };
 
 // ASCII case-insensitive equality, as HTTP header names compare.

@@ -3,6 +3,7 @@
 // messages a user sees.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <initializer_list>
 #include <map>
 #include <string>
@@ -12,6 +13,8 @@
 
 namespace {
 
+using gw::auth_from_command_line;
+using gw::AuthOptions;
 using gw::CliResult;
 using gw::ConfigError;
 using gw::Protocol;
@@ -363,9 +366,45 @@ TEST_CASE("cli: unknown options and missing values") {
   check_error({"-e", "-s"}, "-e", "needs a value");
   check_error({"--pidfile=", "/p"}, "--pidfile", "needs a value");
   check_error({"--daemonize=yes", "/p"}, "--daemonize", "takes no value");
-  check_error({"--auth", "*,/etc/htdigest,trac", "/p"}, "--auth",
-              "is a tracd option gatewayd does not support yet");
+  check_error({"--auth", "*,/etc/htdigest", "/p"}, "--auth",
+              "'*,/etc/htdigest' is not PROJECT,FILE,REALM");
+  check_error({"--basic-auth", "p,,realm", "/p"}, "--basic-auth",
+              "'p,,realm' is not PROJECT,FILE,REALM (none may be empty)");
+  check_error({"--auth-scope", "all", "/p"}, "--auth-scope", "'all' is not one of login, project");
   check_error({"-r", "/p"}, "-r", "is a tracd option gatewayd does not support yet");
+}
+
+TEST_CASE("cli: --auth and --basic-auth as tracd takes them") {
+  g_env.clear();
+  CliResult r = parse_ok({"--auth", "*,/etc/trac.htdigest,Trac, the realm", "--basic-auth",
+                          "proj,/etc/htpasswd,Proj", "--auth-scope=project", "-e", "/srv"});
+  const auto& auth = r.config.auth;
+  REQUIRE(auth.size() == 2);
+  CHECK(auth[0].project == "*");
+  CHECK(auth[0].options.scheme == AuthOptions::Scheme::Digest);
+  CHECK(auth[0].options.file == "/etc/trac.htdigest");
+  CHECK(auth[0].options.realm == "Trac, the realm");
+  CHECK(auth[0].options.scope == AuthOptions::Scope::Project);
+  CHECK(auth[1].project == "proj");
+  CHECK(auth[1].options.scheme == AuthOptions::Scheme::Basic);
+  CHECK(auth[1].options.realm == "Proj");
+  // The project's own spec wins over "*"; others get "*".
+  CHECK(auth_from_command_line(auth, "proj")->scheme == AuthOptions::Scheme::Basic);
+  CHECK(auth_from_command_line(auth, "other")->scheme == AuthOptions::Scheme::Digest);
+  CHECK_FALSE(auth_from_command_line({}, "other").has_value());
+  // A relative file is taken from the working directory, as tracd does.
+  CliResult rel = parse_ok({"--basic-auth", "p,users.htpasswd,R", "/p"});
+  CHECK(rel.config.auth.at(0).options.file ==
+        (std::filesystem::current_path() / "users.htpasswd").string());
+  CHECK(rel.config.auth.at(0).options.scope == AuthOptions::Scope::Login);
+}
+
+TEST_CASE("cli: --index-template and TRAC_ENV_INDEX_TEMPLATE") {
+  g_env.clear();
+  g_env["TRAC_ENV_INDEX_TEMPLATE"] = "/etc/index.html";
+  CHECK(parse_ok({"-e", "/srv"}).config.index_template == "/etc/index.html");
+  CHECK(parse_ok({"--index-template", "/x.html", "-e", "/srv"}).config.index_template == "/x.html");
+  g_env.clear();
 }
 
 TEST_CASE("cli: project source conflicts") {

@@ -624,8 +624,9 @@ TEST_CASE("project: structure errors") {
   check_project_error(R"({"backend": {}})", "backend.type", "is required (one of " + types + ")");
   check_project_error(R"({"description": "x"})", "backend", "is required");
   check_project_error(R"({"backend": "echo"})", "backend", "must be an object");
-  check_project_error(R"({"backend": {"type": "echo"}, "name": "x"})", "name",
-                      "unknown key (expected one of: description, backend)");
+  check_project_error(
+      R"({"backend": {"type": "echo"}, "name": "x"})", "name",
+      "unknown key (expected one of: description, backend, spawn, auth, static, sendfile)");
   check_project_error(R"({"backend": {"type": "echo"}, "description": 1})", "description",
                       "must be a string");
 }

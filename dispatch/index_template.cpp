@@ -1,0 +1,2 @@
+// Placeholder: replaced by the index template renderer.
+#include "dispatch/index_template.h"
