@@ -10,13 +10,21 @@ import json
 import os
 
 from servers import start_gatewayd
-from support import Ctx, PatternBody, Suite, check, dead_port, free_port, request
+from support import Ctx, PatternBody, Suite, check, dead_port, free_port, request, wait_until
 
 CGI_SCRIPT = r"""#!/bin/sh
 printf 'Status: 201 Created\r\nContent-Type: text/plain\r\nX-Seen: %s\r\n\r\n' "$HTTP_X_TRACE"
 echo "method=$REQUEST_METHOD script=$SCRIPT_NAME path=$PATH_INFO query=$QUERY_STRING"
 echo "len=$CONTENT_LENGTH lc=$LC_TIME proxy=${HTTP_PROXY:-none} home=${HOME:-none}"
 sha256sum | cut -d' ' -f1
+"""
+
+# Sleeps past its project's timeout, with a grandchild in its process group;
+# both write their pids where the test can find them.
+SLOW_CGI_SCRIPT = r"""#!/bin/sh
+sleep 60 &
+echo "$$ $!" > "$PIDS_FILE"
+sleep 60
 """
 
 BODY = PatternBody(10 * 1024 * 1024 + 3)
@@ -35,10 +43,13 @@ def setup(ws):
         "deadfcgi": {"backend": {"type": "fastcgi", "upstream": f"127.0.0.1:{dead_port()}"}},
         "cgi": {"backend": {"type": "cgi", "script": "app.cgi", "timeout_ms": 20000,
                             "env": {"LC_TIME": "C"}}},
+        "slowcgi": {"backend": {"type": "cgi", "script": "slow.cgi", "timeout_ms": 1000,
+                                "env": {"PIDS_FILE": ws.path("slow.pids")}}},
     }.items():
         ws.mkdir("front", name)
         ws.write(os.path.join("front", name, "project.json"), json.dumps(cfg))
     ws.write(os.path.join("front", "cgi", "app.cgi"), CGI_SCRIPT, mode=0o755)
+    ws.write(os.path.join("front", "slowcgi", "slow.cgi"), SLOW_CGI_SCRIPT, mode=0o755)
     ctx = Ctx(ws, port=http_port)
     ctx.procs.append(start_gatewayd(ws, ["--protocol=fcgi", "--unix-socket", fcgi_sock, "-s",
                                          os.path.join(app_projects, "echo")],
@@ -111,6 +122,31 @@ def case_dead_app(ctx):
     check(r.status == 200, f"after a failed backend: {r}")
 
 
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for this purpose: it only waits for its parent.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def case_cgi_timeout(ctx):
+    r = request(ctx.port, "GET", "/slowcgi/")
+    check(r.status == 504, f"a CGI past its timeout: {r}, want 504")
+    with open(ctx.ws.path("slow.pids")) as f:
+        pids = [int(p) for p in f.read().split()]
+    check(len(pids) == 2, f"pids written: {pids}")
+    wait_until(lambda: not any(alive(p) for p in pids), 10,
+               f"the script and its grandchild ({pids}) to be ended")
+    r = request(ctx.port, "GET", "/cgi/after")
+    check(r.status == 201, f"after a timed-out CGI: {r}")
+
+
 CASES = [
     ("fastcgi-get", case_fastcgi_get, 20),
     ("scgi-get", case_scgi_get, 20),
@@ -118,6 +154,7 @@ CASES = [
     ("scgi-post-10mib", case_scgi_post, 60),
     ("cgi-post-10mib", case_cgi, 60),
     ("app-down-502", case_dead_app, 20),
+    ("cgi-timeout-504-group-ended", case_cgi_timeout, 30),
 ]
 
 
