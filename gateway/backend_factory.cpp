@@ -71,7 +71,7 @@ std::unique_ptr<Backend> make_project_backend(uv_loop_t* loop, const ProjectConf
     backend = wrap_sendfile(std::move(backend), project.sendfile);
   }
   if (!project.mounts.empty()) backend = wrap_static_mounts(std::move(backend), project.mounts);
-  if (project.auth) backend = wrap_auth(std::move(backend), *project.auth);
+  if (project.auth) backend = wrap_auth(std::move(backend), *project.auth, loop);
   return backend;
 }
 

@@ -111,6 +111,10 @@ class Connection::RequestState final : public ResponseSink {
   Connection& conn_;
   StreamId id_;
   std::string summary_;  // "GET /path" for log lines
+  // The backend the request started on, kept alive while its exchange
+  // lives: a reload may retire it meanwhile. Declared before exchange_ so
+  // that the exchange is destroyed first.
+  std::shared_ptr<Backend> backend_;
   std::unique_ptr<Exchange> exchange_;
   bool head_sent_ = false;
   bool finished_ = false;   // response complete (or abandoned)
@@ -291,12 +295,15 @@ void Connection::start_request(RequestStarted& started) {
     return;
   }
 
+  // The route's project index is used here and now, never kept: a reload
+  // between two loop callbacks may renumber the projects.
   Route route = server_.route(req, listener_);
   switch (route.kind) {
     case RouteKind::Project: {
       req.script_name = route.script_name;
       req.path_info = route.path_info;
-      st.exchange_ = server_.backend(route.project).start(req, st);
+      st.backend_ = server_.shared_backend(route.project);
+      st.exchange_ = st.backend_->start(req, st);
       return;
     }
     case RouteKind::Index:

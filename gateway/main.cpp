@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
+#include "dispatch/index_template.h"
 #include "gateway/cgi_mode.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
@@ -42,15 +44,23 @@ void on_stop_signal(uv_signal_t* handle, int signum) {
   w->server->stop();
 }
 
-// Serves until SIGTERM, SIGINT or SIGQUIT stops the server and the loop runs dry.
+void on_reload_signal(uv_signal_t* handle, int) {
+  auto* w = static_cast<SignalWatch*>(handle->data);
+  gw::log::info("received SIGHUP, reloading the projects");
+  w->server->reload();  // logs what it did, or why it kept the running set
+}
+
+// Serves until SIGTERM, SIGINT or SIGQUIT stops the server and the loop runs
+// dry; SIGHUP reloads the projects meanwhile.
 void run_until_stopped(uv_loop_t& loop, gw::Server& server) {
-  SignalWatch watches[3];
-  const int signals[3] = {SIGTERM, SIGINT, SIGQUIT};
-  for (int i = 0; i < 3; ++i) {
+  SignalWatch watches[4];
+  const int signals[4] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP};
+  for (int i = 0; i < 4; ++i) {
     uv_signal_init(&loop, &watches[i].handle);
     watches[i].handle.data = &watches[i];
     watches[i].server = &server;
-    uv_signal_start(&watches[i].handle, on_stop_signal, signals[i]);
+    uv_signal_start(&watches[i].handle, signals[i] == SIGHUP ? on_reload_signal : on_stop_signal,
+                    signals[i]);
     // Signal watchers alone must not keep the loop running after stop().
     uv_unref(reinterpret_cast<uv_handle_t*>(&watches[i].handle));
   }
@@ -107,6 +117,14 @@ int main(int argc, char** argv) {
   if (auto err = gw::validate(config)) return fail_config(*err);
   std::vector<gw::ProjectConfig> projects;
   if (auto err = gw::load_projects(config, projects)) return fail_config(*err);
+  std::optional<gw::IndexTemplate> index_template;
+  if (!config.index_template.empty()) {
+    gw::IndexTemplate parsed;
+    if (auto err = gw::load_index_template(config.index_template, parsed)) {
+      return fail_config({"--index-template", *err});
+    }
+    index_template = std::move(parsed);
+  }
   if (config.check_only) {
     std::printf("gatewayd: configuration OK (%zu project%s, %zu listener%s)\n", projects.size(),
                 projects.size() == 1 ? "" : "s", config.listeners.size(),
@@ -133,7 +151,7 @@ int main(int argc, char** argv) {
   loop.data = nullptr;  // io::defer keeps its state here
   int status = 0;
   {
-    gw::Server server(&loop, config, std::move(projects));
+    gw::Server server(&loop, config, std::move(projects), std::move(index_template));
     std::string failure;
     if (auto err = server.start()) failure = *err;
     if (failure.empty() && !config.pidfile.empty()) failure = gw::write_pidfile(config.pidfile);

@@ -2,6 +2,9 @@
 
 #include <uv.h>
 
+#include <exception>
+#include <map>
+
 #include "gateway/backend_factory.h"
 #include "gateway/connection.h"
 #include "gateway/io/timer.h"
@@ -10,24 +13,85 @@
 
 namespace gw {
 
-Server::Server(uv_loop_t* loop, ServerConfig config, std::vector<ProjectConfig> projects)
-    : loop_(loop), config_(std::move(config)), project_configs_(std::move(projects)) {}
+namespace {
+
+std::string name_list(const std::vector<std::string>& names) {
+  if (names.empty()) return "none";
+  std::string out;
+  for (const auto& n : names) {
+    if (!out.empty()) out += ", ";
+    out += n;
+  }
+  return out;
+}
+
+void log_project(const ProjectConfig& pc) {
+  log::info("project " + pc.name + " (" + pc.backend.type + ") from " + pc.dir);
+}
+
+}  // namespace
+
+std::string ReloadPlan::summary() const {
+  return "added " + name_list(added) + "; changed " + name_list(changed) + "; removed " +
+         name_list(removed) + "; kept " + name_list(kept);
+}
+
+ReloadPlan plan_reload(const std::vector<ProjectConfig>& running,
+                       const std::vector<ProjectConfig>& next) {
+  std::map<std::string_view, const ProjectConfig*> old_by_name;
+  for (const auto& pc : running) old_by_name.emplace(pc.name, &pc);
+  std::map<std::string_view, bool> in_next;
+  ReloadPlan plan;
+  for (const auto& pc : next) {
+    in_next.emplace(pc.name, true);
+    auto it = old_by_name.find(pc.name);
+    if (it == old_by_name.end()) {
+      plan.added.push_back(pc.name);
+    } else if (*it->second == pc) {
+      plan.kept.push_back(pc.name);
+    } else {
+      plan.changed.push_back(pc.name);
+    }
+  }
+  for (const auto& pc : running) {
+    if (!in_next.contains(pc.name)) plan.removed.push_back(pc.name);
+  }
+  return plan;
+}
+
+Server::Server(uv_loop_t* loop, ServerConfig config, std::vector<ProjectConfig> projects,
+               std::optional<IndexTemplate> index_template)
+    : loop_(loop),
+      config_(std::move(config)),
+      project_configs_(std::move(projects)),
+      index_template_(std::move(index_template)) {}
 
 Server::~Server() {
   stop();
   for (Connection* c : connections_) delete c;
 }
 
+Project Server::build(const ProjectConfig& pc) {
+  Project p;
+  p.name = pc.name;
+  p.description = pc.description;
+  p.dir = pc.dir;
+  p.backend = share_backend(make_project_backend(loop_, pc));
+  return p;
+}
+
 std::optional<std::string> Server::start() {
+  if (!index_template_ && !config_.index_template.empty()) {
+    IndexTemplate t;
+    if (auto err = load_index_template(config_.index_template, t))
+      return "--index-template " + *err;
+    index_template_ = std::move(t);
+  }
+  started_ = true;
   for (const auto& pc : project_configs_) {
-    Project p;
-    p.name = pc.name;
-    p.description = pc.description;
-    p.dir = pc.dir;
-    p.backend = make_project_backend(loop_, pc);
+    projects_.push_back(build(pc));
     names_.push_back(pc.name);
-    projects_.push_back(std::move(p));
-    log::info("project " + pc.name + " (" + pc.backend.type + ") from " + pc.dir);
+    log_project(pc);
   }
   for (const auto& lc : config_.listeners) {
     auto listener = std::make_unique<Listener>(*this, lc);
@@ -46,6 +110,69 @@ void Server::stop() {
   for (auto& p : projects_) p.backend->shutdown();
 }
 
+std::optional<std::string> Server::reload_index_template() {
+  if (config_.index_template.empty()) return std::nullopt;
+  IndexTemplate t;
+  if (auto err = load_index_template(config_.index_template, t)) {
+    std::string why = "--index-template " + *err;
+    log::error("reload: keeping the running index template: " + why);
+    return why;
+  }
+  index_template_ = std::move(t);
+  return std::nullopt;
+}
+
+std::optional<std::string> Server::reload(ReloadPlan* applied) {
+  if (stopping_ || !started_) return "the server is not running";
+  std::string errors = reload_index_template().value_or("");
+
+  std::vector<ProjectConfig> next;
+  if (auto err = load_projects(config_, next)) {
+    std::string why = err->message();
+    log::error("reload: keeping the running projects: " + why);
+    return errors.empty() ? why : errors + "; " + why;
+  }
+  if (config_.single_env && next.size() != 1) {
+    std::string why = "a single project must be configured, found " + std::to_string(next.size());
+    log::error("reload: keeping the running projects: " + why);
+    return errors.empty() ? why : errors + "; " + why;
+  }
+
+  ReloadPlan plan = plan_reload(project_configs_, next);
+  std::map<std::string_view, size_t> running;
+  for (size_t i = 0; i < project_configs_.size(); ++i) running.emplace(project_configs_[i].name, i);
+  std::vector<Project> projects;
+  std::vector<std::string> names;
+  try {
+    for (const auto& pc : next) {
+      auto it = running.find(pc.name);
+      if (it != running.end() && project_configs_[it->second] == pc) {
+        projects.push_back(projects_[it->second]);  // the very same backend object
+      } else {
+        projects.push_back(build(pc));
+        log_project(pc);
+      }
+      names.push_back(pc.name);
+    }
+  } catch (const std::exception& e) {
+    // Backends built so far are dropped with `projects`.
+    std::string why = std::string("building the new projects failed: ") + e.what();
+    log::error("reload: keeping the running projects: " + why);
+    return errors.empty() ? why : errors + "; " + why;
+  }
+
+  // Swapped in at once: the retired backends are released when `projects`
+  // (now the old set) goes out of scope, each destroyed there unless
+  // requests still hold it.
+  projects_.swap(projects);
+  names_ = std::move(names);
+  project_configs_ = std::move(next);
+  log::info("reload: " + plan.summary());
+  if (applied) *applied = std::move(plan);
+  if (errors.empty()) return std::nullopt;
+  return errors;
+}
+
 Route Server::route(const Request& request, const ListenerConfig& listener) const {
   const auto& base = listener.base_path ? listener.base_path : config_.base_path;
   return route_request(request, names_, config_.single_env, base);
@@ -54,6 +181,7 @@ Route Server::route(const Request& request, const ListenerConfig& listener) cons
 std::string Server::index_page(std::string_view script_name) const {
   std::vector<ProjectSummary> list;
   for (const auto& p : projects_) list.push_back({p.name, p.description});
+  if (index_template_) return index_template_->render(list, script_name);
   return render_project_index(list, script_name);
 }
 

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 
+#include "protocols/http1_common.h"
 #include "protocols/path.h"
 
 namespace gw {
@@ -328,9 +329,28 @@ std::string cgi_name_from_header(std::string_view name) {
   return out;
 }
 
+// Whether `name` is one of the comma-separated tokens of the request's
+// Connection fields: a field the client meant for the hop it spoke to.
+bool named_in_connection(const Request& request, std::string_view name) {
+  for (const auto& h : request.headers) {
+    if (!iequals(h.name, "Connection")) continue;
+    std::string_view rest = h.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      if (iequals(http1::trim_ows(rest.substr(0, comma)), name)) return true;
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
+  return false;
+}
+
 void add_http_vars(const Request& request, std::vector<Header>& vars) {
   size_t first = vars.size();
   for (const auto& h : request.headers) {
+    // gatewayd is a hop: what the client said about its connection to the
+    // front end (and the framing the front end already undid) is not the
+    // app's, whichever protocol brought the request.
+    if (http1::is_hop_by_hop(h.name) || named_in_connection(request, h.name)) continue;
     std::string name = cgi_name_from_header(h.name);
     if (name.empty()) continue;
     bool merged = false;

@@ -56,9 +56,11 @@ struct CgiContext {
 // RFC 3875 variables describing `request` for a backend, in a fixed order.
 // Headers become HTTP_* (repeated headers joined with ", ", Cookie with
 // "; "), except Proxy (httpoxy), Content-Type and Content-Length (sent as
-// CONTENT_TYPE / CONTENT_LENGTH) and names with characters outside
-// [A-Za-z0-9-], which could collide with another header once '-' and '_'
-// both become '_'.
+// CONTENT_TYPE / CONTENT_LENGTH), the hop-by-hop fields (Connection,
+// Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade) and those
+// the Connection field names, as the http backend drops them too, and names
+// with characters outside [A-Za-z0-9-], which could collide with another
+// header once '-' and '_' both become '_'.
 std::vector<Header> cgi_from_request(const Request& request, const CgiContext& context);
 
 // A CGI response head (RFC 3875 section 6) for FastCGI STDOUT and SCGI:

@@ -26,6 +26,12 @@ namespace {
 // Request body bytes queued towards the script's stdin above which the
 // connection is asked to stop reading the client.
 constexpr size_t kBodyHighWater = 256 * 1024;
+// The response a script writes while its request body is still coming is
+// held, up to this much, until the body came whole: a front end may stop
+// sending the body once a response head arrived (nginx does), and a script
+// that answers before reading its stdin would then wait for the rest
+// forever. Past it the script streams (cat) and its output goes on.
+constexpr size_t kHoldWhileBodyComes = 256 * 1024;
 // SIGTERM first; what is left of the group this long after gets SIGKILL.
 // Meanwhile the group is looked at every kGroupPollMs, and let go of as soon
 // as it is gone.
@@ -52,6 +58,12 @@ std::vector<std::string> cgi_environment(const Request& request, const CgiBacken
   context.script_filename = options.script;
   context.document_root = options.document_root;
   std::vector<Header> vars = cgi_from_request(request, context);
+  // CONTENT_LENGTH is set if and only if a body comes (RFC 3875 4.1.2): an
+  // SCGI front end sends "0" for every GET, an HTTP or FastCGI one nothing,
+  // and the script must not see the difference.
+  if (request.content_length == 0) {
+    std::erase_if(vars, [](const Header& v) { return v.name == "CONTENT_LENGTH"; });
+  }
   for (const Header& e : options.env) {
     if (e.name == "CONTENT_LENGTH") continue;  // the body's framing is ours
     bool replaced = false;
@@ -280,6 +292,30 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
       return;
     }
     close_stdin();
+    if (done_ || paused_) return;
+    // What the script answered while the body came goes now.
+    if (!deliver_held()) {
+      if (!done_) pause();
+      return;
+    }
+    maybe_finish();
+  }
+
+  // Hands the held head and body to the sink; false when it stopped
+  // (done, or the sink congested with some still held).
+  bool deliver_held() {
+    if (held_head_) {
+      sink_.on_head(std::move(*held_head_));
+      held_head_.reset();
+      if (done_ || sink_.congested()) return false;
+    }
+    if (!held_body_.empty()) {
+      std::string body = std::move(held_body_);
+      held_body_.clear();
+      sink_.on_body(body);
+      if (done_ || sink_.congested()) return false;
+    }
+    return true;
   }
 
   bool body_congested() const override {
@@ -289,17 +325,7 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
 
   void resume_response() override {
     if (done_ || !paused_ || sink_.congested()) return;
-    if (held_head_) {
-      sink_.on_head(std::move(*held_head_));
-      held_head_.reset();
-      if (done_ || sink_.congested()) return;
-    }
-    if (!held_body_.empty()) {
-      std::string body = std::move(held_body_);
-      held_body_.clear();
-      sink_.on_body(body);
-      if (done_ || sink_.congested()) return;
-    }
+    if (!deliver_held()) return;
     paused_ = false;
     start_deadline();
     if (stdout_ && !stdout_eof_) stdout_->read_start();
@@ -437,6 +463,8 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
       if (paused_ || sink_.congested()) {
         held_head_ = std::move(head);
         pause();
+      } else if (!body_finished_) {
+        held_head_ = std::move(head);  // until the body came (kHoldWhileBodyComes)
       } else {
         sink_.on_head(std::move(head));
         if (done_) return;
@@ -447,6 +475,11 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
     if (paused_ || sink_.congested()) {
       held_body_.append(body);  // reading stops: at most one read's worth
       pause();
+    } else if (held_head_) {
+      held_body_.append(body);
+      // Past the bound the script streams its answer to a body it is still
+      // reading (cat): holding more would block it, and so the body.
+      if (held_body_.size() >= kHoldWhileBodyComes && !deliver_held() && !done_) pause();
     } else {
       sink_.on_body(body);
     }
@@ -463,7 +496,7 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
     finish_with_error(502, who() + ": reading its stdout: " + io::uv_error_text(uv_error));
   }
 
-  // While the client is slow, the script is left blocked on its stdout: no
+  // While the response waits, the script is left blocked on its stdout: no
   // reading, no grace, and the deadline waits too.
   void pause() {
     if (paused_) return;
@@ -490,7 +523,8 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
   // ---- the end ----
 
   void maybe_finish() {
-    if (done_ || !exited_ || paused_) return;
+    // A head held until the body came keeps the response open too.
+    if (done_ || !exited_ || paused_ || held_head_) return;
     if (!stdout_eof_ || !stderr_eof_) {
       if (!grace_armed_) {
         grace_armed_ = true;

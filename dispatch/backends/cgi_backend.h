@@ -17,10 +17,16 @@
 //  * reads the request body on stdin, streamed, closed at its end. A body of
 //    unknown length (chunked) is held until its end first, up to
 //    options.max_buffered_body (else 411), so that CONTENT_LENGTH is always
-//    set when there is a body, as RFC 3875 4.1.2 requires. A script that does
-//    not read its body is fine: the rest is dropped;
+//    set when there is a body, as RFC 3875 4.1.2 requires, and never without
+//    one (a length of 0, as an SCGI front end sends for every GET, gives no
+//    CONTENT_LENGTH). A script that does not read its body is fine: the rest
+//    is dropped;
 //  * writes a CGI response on stdout, parsed by CgiResponseParser and
 //    streamed to the sink; stdout is not read while the sink is congested.
+//    What it writes before the request body came whole is held (up to 256
+//    KiB, then it streams): nginx stops sending a request body once the
+//    response head arrived, which would leave a script that answers first
+//    and reads its stdin after waiting forever.
 //    A local redirect (Location: /path, no Status) becomes a 302 with that
 //    Location: the backend cannot route, so it never re-runs the request;
 //  * has its stderr logged through sink.log_error, line by line, each line

@@ -12,10 +12,13 @@
 #include "gateway/io/timer.h"
 #include "protocols/http1_client.h"
 #include "protocols/http1_common.h"
+#include "protocols/path.h"
 
 namespace gw {
 
 namespace {
+
+constexpr std::string_view kRemoteUserHeader = "X-Remote-User";
 
 // Request body bytes queued towards the upstream (or held while connecting)
 // above which the connection is asked to stop reading the client.
@@ -50,10 +53,47 @@ bool named_in(const std::vector<std::string_view>& tokens, std::string_view name
 }
 
 // Fields the proxy sets itself: a client could otherwise claim any scheme,
-// host or prefix to the app.
+// host, prefix or user to the app.
 bool is_replaced(std::string_view name) {
   return iequals(name, "X-Forwarded-Proto") || iequals(name, "X-Forwarded-Host") ||
-         iequals(name, "X-Forwarded-Prefix");
+         iequals(name, "X-Forwarded-Prefix") || iequals(name, kRemoteUserHeader);
+}
+
+// A value that can stand in a header field as it is.
+bool is_field_value(std::string_view v) {
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7F) return false;
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Where the raw path `raw` ends the part that decodes to `prefix`, at a
+// segment boundary; npos when no such place exists (the front end rewrote
+// the path, or the raw path is not normalised as the decoded one is).
+size_t raw_prefix_end(std::string_view raw, std::string_view prefix) {
+  std::string decoded;
+  size_t i = 0;
+  while (decoded.size() < prefix.size() && i < raw.size()) {
+    if (raw[i] == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 &&
+        hex_value(raw[i + 2]) >= 0) {
+      decoded.push_back(static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2])));
+      i += 3;
+    } else {
+      decoded.push_back(raw[i]);
+      ++i;
+    }
+    if (!std::string_view(prefix).starts_with(decoded)) return std::string_view::npos;
+  }
+  if (decoded != prefix || (i < raw.size() && raw[i] != '/')) return std::string_view::npos;
+  return i;
 }
 
 std::string host_from_server(const Request& request) {
@@ -73,6 +113,24 @@ std::string fallback_host(const io::Address& upstream) {
 }
 
 }  // namespace
+
+std::string upstream_target(const Request& request) {
+  if (request.script_name.empty()) return request.target;
+  std::string_view target = request.target;
+  size_t q = target.find('?');
+  std::string_view raw_path = target.substr(0, q);
+  std::string out;
+  size_t end = raw_path.starts_with('/') ? raw_prefix_end(raw_path, request.script_name)
+                                         : std::string_view::npos;
+  if (end != std::string_view::npos) {
+    out = std::string(raw_path.substr(end));
+  } else {
+    out = percent_encode_path(request.path_info);
+  }
+  if (out.empty()) out = "/";
+  if (q != std::string_view::npos) out.append(target.substr(q));
+  return out;
+}
 
 std::vector<Header> upstream_request_headers(const Request& request,
                                              std::string_view fallback_host) {
@@ -109,9 +167,20 @@ std::vector<Header> upstream_request_headers(const Request& request,
   if (!forwarded_for.empty()) out.push_back({"X-Forwarded-For", std::move(forwarded_for)});
   out.push_back({"X-Forwarded-Proto", request.https ? "https" : "http"});
   if (host) out.push_back({"X-Forwarded-Host", *host});
-  // The target is forwarded as the client sent it, mount prefix included; an
-  // app that builds its own URLs learns the prefix from this field.
-  if (!request.script_name.empty()) out.push_back({"X-Forwarded-Prefix", request.script_name});
+  // The target goes without the mount prefix (upstream_target): an app that
+  // builds its own URLs learns the prefix from this field.
+  if (!request.script_name.empty()) {
+    // Decoded, as SCRIPT_NAME is; encoded only when a byte could not stand
+    // in a field (a decoded %0A).
+    const std::string& prefix = request.script_name;
+    out.push_back(
+        {"X-Forwarded-Prefix", is_field_value(prefix) ? prefix : percent_encode_path(prefix)});
+  }
+  // Who the front end (or gatewayd's own auth) authenticated: an http app
+  // has no REMOTE_USER variable to read it from.
+  if (!request.remote_user.empty() && is_field_value(request.remote_user)) {
+    out.push_back({std::string(kRemoteUserHeader), request.remote_user});
+  }
   return out;
 }
 
@@ -151,7 +220,7 @@ class ProxyExchange final : public Exchange, public io::StreamHandler {
       : shared_(std::move(shared)),
         sink_(sink),
         method_(request.method),
-        target_(request.target),
+        target_(upstream_target(request)),
         headers_(upstream_request_headers(request, fallback_host(shared_->pool.address()))),
         content_length_(request.content_length),
         timer_(shared_->pool.loop()),

@@ -1,9 +1,13 @@
 // The `http` backend: a reverse proxy to an HTTP/1.1 app server on TCP or a
 // unix socket, with a keep-alive pool of upstream connections.
 //
-// The app sees the URL the client used (the raw target), the client's
-// headers minus the hop-by-hop ones, and X-Forwarded-For / -Proto / -Host
-// (plus X-Forwarded-Prefix: the mount prefix, when there is one). Request
+// The app sees the target below the mount prefix (upstream_target), the
+// client's headers minus the hop-by-hop ones, X-Forwarded-For / -Proto /
+// -Host, X-Forwarded-Prefix (the mount prefix taken off the target: the
+// SCRIPT_NAME of a CGI-style backend) and X-Remote-User (the user the front
+// end or gatewayd authenticated; a client's own X-Remote-User is dropped).
+// Apps behind a prefix-stripping proxy (werkzeug's ProxyFix, Spring's
+// ForwardedHeaderFilter, ASP.NET's forwarded headers) read them so. Request
 // and response bodies stream with backpressure both ways. Failures map to
 // 502 (refused, reset, closed early, malformed) and 504 (timeouts); after the
 // response head was sent the sink cuts the response instead.
@@ -31,12 +35,21 @@ struct HttpProxyOptions {
   uint32_t keepalive = 16;  // idle upstream connections kept; 0: one per request
 };
 
+// The request target sent upstream (pure; exposed for tests): the raw
+// target with the raw form of script_name taken off ("/app/a%20b?q" with
+// script_name "/app" gives "/a%20b?q"; "/" when nothing is left), so the
+// path reaches the app encoded as the client sent it. When the raw path does
+// not start with script_name's encoded form (a front end that rewrote the
+// path), the path is path_info re-encoded. The query stays raw.
+std::string upstream_target(const Request& request);
+
 // The header fields sent upstream for `request`, before framing (pure;
 // exposed for tests). Drops the hop-by-hop fields (and those the Connection
 // field names), "Proxy" (httpoxy) and the client's own X-Forwarded-Proto,
-// -Host and -Prefix, which it replaces; appends the client address to
-// X-Forwarded-For. A request without Host gets one from server_name, else
-// `fallback_host`.
+// -Host, -Prefix and X-Remote-User, which it replaces; appends the client
+// address to X-Forwarded-For (a client's list is kept: the app decides how
+// many hops to trust). A request without Host gets one from server_name,
+// else `fallback_host`. X-Remote-User: request.remote_user, when set.
 std::vector<Header> upstream_request_headers(const Request& request,
                                              std::string_view fallback_host);
 

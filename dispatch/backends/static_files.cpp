@@ -363,6 +363,13 @@ bool inside_root(std::string_view root_real, std::string_view path) {
                                path[root_real.size()] == '/');
 }
 
+bool inside_any(const std::vector<std::string>& roots_real, std::string_view path) {
+  for (const auto& root : roots_real) {
+    if (inside_root(root, path)) return true;
+  }
+  return false;
+}
+
 // Where the kernel says an open descriptor leads. nullopt when /proc is not
 // mounted (then the realpath() check before the open stands alone).
 std::optional<std::string> fd_path(int fd) {
@@ -374,13 +381,13 @@ std::optional<std::string> fd_path(int fd) {
   return target;
 }
 
-// Resolves `candidate` (root_real + a normalised path) and opens it if it is
-// a regular file inside the root.
-Lookup look_up(const std::string& root_real, const std::string& candidate) {
+// Resolves `candidate` (a root + a normalised path) and opens it if it is
+// a regular file inside one of the roots (each already a realpath).
+Lookup look_up(const std::vector<std::string>& roots_real, const std::string& candidate) {
   auto resolved = real_path(candidate);
   if (!resolved) return failed(errno);
   Lookup l;
-  if (!inside_root(root_real, *resolved)) {
+  if (!inside_any(roots_real, *resolved)) {
     l.kind = Lookup::Kind::Outside;
     l.resolved = std::move(*resolved);
     return l;
@@ -402,7 +409,7 @@ Lookup look_up(const std::string& root_real, const std::string& candidate) {
   if (::fstat(fd, &l.st) != 0) return failed(errno);
   if (!S_ISREG(l.st.st_mode)) return Lookup{};
   auto opened = fd_path(fd);
-  if (opened && !inside_root(root_real, *opened)) {
+  if (opened && !inside_any(roots_real, *opened)) {
     l.fd.reset();
     l.kind = Lookup::Kind::Outside;
     l.resolved = std::move(*opened);
@@ -499,10 +506,47 @@ std::string redirect_location(const Request& r, const std::string& normalized) {
   return location;
 }
 
-void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_view name) {
+// What a caller adds to a file answer (ChosenFile's status and headers).
+struct FileExtras {
+  int status = 200;
+  std::vector<Header> headers;
+};
+
+// `extras` without its Content-Type, which a text answer (416) or a 304
+// must not carry over.
+std::vector<Header> without_content_type(const std::vector<Header>& headers) {
+  std::vector<Header> out;
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "Content-Type")) out.push_back(h);
+  }
+  return out;
+}
+
+void append(std::vector<Header>& to, std::vector<Header> more) {
+  for (auto& h : more) to.push_back(std::move(h));
+}
+
+void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_view name,
+                const FileExtras& extras = {}) {
   const struct stat& st = file.st;
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   const time_t mtime = st.st_mtim.tv_sec;
+  const std::string* given_type = nullptr;
+  for (const auto& h : extras.headers) {
+    if (iequals(h.name, "Content-Type")) given_type = &h.value;
+  }
+  const std::string content_type = given_type ? *given_type : std::string(mime_type_for(name));
+  if (extras.status != 200) {
+    // Not a representation of the file but the body of another answer (an
+    // error page): no validators, no ranges.
+    ResponseHead head;
+    head.status = extras.status;
+    head.headers.push_back({"Content-Type", content_type});
+    head.headers.push_back({"Content-Length", std::to_string(size)});
+    append(head.headers, without_content_type(extras.headers));
+    ex.respond_file(std::move(head), std::move(file.fd), 0, size, is_head(r));
+    return;
+  }
   const std::string etag = etag_for(st);
   std::vector<Header> validators = {{"ETag", etag}};
   std::string last_modified = static_files::format_http_date(mtime);
@@ -512,6 +556,7 @@ void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_
     ResponseHead head;
     head.status = 304;
     head.headers = std::move(validators);
+    append(head.headers, without_content_type(extras.headers));
     ex.respond_empty(std::move(head));
     return;
   }
@@ -524,6 +569,7 @@ void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_
   if (range.kind == RangeResult::Kind::Unsatisfiable) {
     validators.push_back({"Accept-Ranges", "bytes"});
     validators.push_back({"Content-Range", "bytes */" + std::to_string(size)});
+    append(validators, without_content_type(extras.headers));
     ex.respond_text(416, std::move(validators), false);
     return;
   }
@@ -531,7 +577,7 @@ void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_
   uint64_t length = size;
   ResponseHead head;
   head.status = 200;
-  head.headers.push_back({"Content-Type", std::string(mime_type_for(name))});
+  head.headers.push_back({"Content-Type", content_type});
   if (range.kind == RangeResult::Kind::Single) {
     head.status = 206;
     offset = range.first;
@@ -542,7 +588,8 @@ void serve_file(const Request& r, StaticExchange& ex, Lookup& file, std::string_
   }
   head.headers.push_back({"Content-Length", std::to_string(length)});
   head.headers.push_back({"Accept-Ranges", "bytes"});
-  for (auto& h : validators) head.headers.push_back(std::move(h));
+  append(head.headers, std::move(validators));
+  append(head.headers, without_content_type(extras.headers));
   ex.respond_file(std::move(head), std::move(file.fd), offset, length, is_head(r));
 }
 
@@ -572,7 +619,7 @@ void serve_directory(const Request& r, StaticExchange& ex, const std::string& ro
                      const Lookup& dir, const std::vector<std::string>& index) {
   for (const auto& name : index) {
     std::string path = dir.resolved + "/" + name;
-    Lookup l = look_up(root_real, path);
+    Lookup l = look_up({root_real}, path);
     if (l.kind == Lookup::Kind::File) {
       serve_file(r, ex, l, name);
       return;
@@ -605,7 +652,7 @@ void serve(const std::string& root, const std::vector<std::string>& index, const
     ex.fail(500, "static: root " + root + ": " + errno_text(err));
     return;
   }
-  Lookup l = look_up(*root_real, *root_real + *normalized);
+  Lookup l = look_up({*root_real}, *root_real + *normalized);
   if (l.kind == Lookup::Kind::File) {
     serve_file(r, ex, l, *normalized);
   } else if (l.kind != Lookup::Kind::Directory) {
@@ -617,7 +664,64 @@ void serve(const std::string& root, const std::vector<std::string>& index, const
   }
 }
 
+// The chosen file: every way of not serving it is a 404 with the reason in
+// the log only (403 and 500 as for the static backend), so a client cannot
+// probe which paths exist outside the allowed directories.
+void serve_chosen(const Request& r, StaticExchange& ex, const static_files::ChosenFile& file) {
+  const std::string& tag = file.log_tag;
+  auto refuse = [&](const std::string& why) {
+    ex.sink().log_error(tag + ": " + why);
+    ex.respond_text(404, {}, is_head(r));
+  };
+  if (file.path.find('\0') != std::string::npos) return refuse("path with a NUL byte refused");
+  auto normalized = normalize_path(file.path);
+  if (!normalized) return refuse("'" + file.path + "' is not an absolute path inside '/'");
+  std::vector<std::string> roots;
+  for (const auto& dir : file.allowed_dirs) {
+    if (auto real = real_path(dir)) roots.push_back(std::move(*real));
+  }
+  Lookup l = look_up(roots, *normalized);
+  switch (l.kind) {
+    case Lookup::Kind::File: {
+      FileExtras extras{file.status, file.headers};
+      serve_file(r, ex, l, *normalized, extras);
+      return;
+    }
+    case Lookup::Kind::Outside:
+      return refuse(*normalized + " leads outside the allowed directories, to " + l.resolved);
+    case Lookup::Kind::Directory:
+      return refuse(*normalized + " is a directory");
+    case Lookup::Kind::Forbidden:
+      ex.sink().log_error(tag + ": " + *normalized + ": " + errno_text(l.error));
+      ex.respond_text(403, {}, is_head(r));
+      return;
+    case Lookup::Kind::Error:
+      ex.fail(500, tag + ": " + *normalized + ": " + errno_text(l.error));
+      return;
+    case Lookup::Kind::NotFound:
+      return refuse(*normalized + ": " +
+                    (l.error != 0 ? errno_text(l.error) : std::string("not a regular file")));
+  }
+}
+
 }  // namespace
+
+namespace static_files {
+
+std::unique_ptr<Exchange> serve_chosen_file(const Request& request, ResponseSink& sink,
+                                            const ChosenFile& file) {
+  auto exchange = std::make_unique<StaticExchange>(sink);
+  serve_chosen(request, *exchange, file);
+  return exchange;
+}
+
+std::unique_ptr<Exchange> respond_status(const Request& request, ResponseSink& sink, int status) {
+  auto exchange = std::make_unique<StaticExchange>(sink);
+  exchange->respond_text(status, {}, is_head(request));
+  return exchange;
+}
+
+}  // namespace static_files
 
 StaticBackend::StaticBackend(std::string root, std::vector<std::string> index)
     : root_(std::move(root)), index_(std::move(index)) {}

@@ -76,6 +76,37 @@ struct RangeResult {
 // Interprets a Range header value for a representation of `size` bytes.
 RangeResult parse_range(std::string_view header, uint64_t size);
 
+// One file chosen by someone else than the client (a backend's X-Sendfile).
+struct ChosenFile {
+  // Absolute, decoded path. A path that is not absolute, holds a NUL or
+  // climbs above "/" is refused before the file system is asked.
+  std::string path;
+  // Absolute directories; the file's realpath (every symlink followed) must
+  // lie inside one of them, each resolved again for this request.
+  std::vector<std::string> allowed_dirs;
+  // The status the backend answered. 200 gets the full rules (304, 206,
+  // 416); any other status is sent as it is with the whole file.
+  int status = 200;
+  // Headers sent along with the file (and with a 304). The caller has
+  // removed those the file decides: Content-Length, Content-Range, ETag,
+  // Last-Modified, Accept-Ranges. A Content-Type here wins over the one
+  // the file name gives.
+  std::vector<Header> headers;
+  // Prefix of the error-log lines ("sendfile").
+  std::string log_tag = "sendfile";
+};
+
+// Serves `file` for `request` (only its method and headers are read), as the
+// static backend serves a file. A refused path, a missing file, one outside
+// `allowed_dirs`, a directory or a non-regular file: 404 and a line in the
+// error log naming the path (the client never sees it); unreadable: 403;
+// other errors: 500.
+std::unique_ptr<Exchange> serve_chosen_file(const Request& request, ResponseSink& sink,
+                                            const ChosenFile& file);
+
+// A short text answer ("404 Not Found\n") with `status`; no body for HEAD.
+std::unique_ptr<Exchange> respond_status(const Request& request, ResponseSink& sink, int status);
+
 }  // namespace static_files
 
 }  // namespace gw

@@ -21,16 +21,27 @@ std::unique_ptr<Stream> make_pipe(uv_loop_s* loop) {
 
 Process* Process::spawn(uv_loop_s* loop, const Options& options, ExitCallback on_exit, Pipes& pipes,
                         int& error) {
-  Pipes made{make_pipe(loop), make_pipe(loop), make_pipe(loop)};
+  const bool inherit_stdin = options.stdin_fd >= 0;
+  Pipes made{inherit_stdin ? nullptr : make_pipe(loop), make_pipe(loop), make_pipe(loop)};
   std::vector<char*> envp;
   envp.reserve(options.env.size() + 1);
   for (const std::string& s : options.env) envp.push_back(const_cast<char*>(s.c_str()));
   envp.push_back(nullptr);
   std::string file = options.file;
-  char* args[] = {file.data(), nullptr};
+  std::vector<std::string> arg_strings = options.args;
+  if (arg_strings.empty()) arg_strings.push_back(file);
+  std::vector<char*> args;
+  args.reserve(arg_strings.size() + 1);
+  for (std::string& s : arg_strings) args.push_back(s.data());
+  args.push_back(nullptr);
   uv_stdio_container_t stdio[3];
-  stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
-  stdio[0].data.stream = made.stdin_pipe->handle();
+  if (inherit_stdin) {
+    stdio[0].flags = UV_INHERIT_FD;
+    stdio[0].data.fd = options.stdin_fd;
+  } else {
+    stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+    stdio[0].data.stream = made.stdin_pipe->handle();
+  }
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = made.stdout_pipe->handle();
   stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
@@ -40,7 +51,7 @@ Process* Process::spawn(uv_loop_s* loop, const Options& options, ExitCallback on
     static_cast<Handle*>(p->data)->owner->on_exit(exit_status, term_signal);
   };
   uv_options.file = file.c_str();
-  uv_options.args = args;
+  uv_options.args = args.data();
   uv_options.env = envp.data();
   uv_options.cwd = options.cwd.c_str();
   uv_options.flags = UV_PROCESS_DETACHED;  // setsid()

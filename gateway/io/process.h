@@ -1,4 +1,6 @@
-// A child process with pipes for its stdin, stdout and stderr, over libuv.
+// A child process with pipes for its stdin, stdout and stderr, over libuv;
+// or, instead of the stdin pipe, an inherited descriptor as its fd 0 (a
+// listening socket for a FastCGI app).
 //
 // Ownership: spawn() returns an object that frees itself. Its owner calls
 // release() when done with it; from then on no callback comes, and the
@@ -21,12 +23,17 @@ namespace gw::io {
 class Process {
  public:
   struct Options {
-    std::string file;              // absolute path, run with no arguments but itself
+    std::string file;              // absolute path
     std::vector<std::string> env;  // "NAME=value": the whole environment
     std::string cwd;
+    // The whole argv; empty runs `file` with no arguments but itself.
+    std::vector<std::string> args = {};
+    // >= 0: the child's fd 0 is a copy of this descriptor (the caller keeps
+    // and closes its own) and Pipes.stdin_pipe stays null. -1: a pipe.
+    int stdin_fd = -1;
   };
-  struct Pipes {  // our ends; the child's are its fds 0, 1 and 2
-    std::unique_ptr<Stream> stdin_pipe;
+  struct Pipes {                         // our ends; the child's are its fds 0, 1 and 2
+    std::unique_ptr<Stream> stdin_pipe;  // null with Options.stdin_fd
     std::unique_ptr<Stream> stdout_pipe;
     std::unique_ptr<Stream> stderr_pipe;
   };

@@ -752,7 +752,7 @@ def check_post(status, headers, body, sent, what):
 def case_proxy_http_get(ctx):
     status, _, body = http_call("127.0.0.1", ctx.http_port, "GET", "/app/hello?q=1")
     check(status == 200, f"status {status}, body {body[:200]!r}")
-    check(body == b"upstream GET /app/hello?q=1\n", f"body {body[:200]!r}")
+    check(body == b"upstream GET /hello?q=1\n", f"body {body[:200]!r}")
 
 
 def case_proxy_http_post(ctx):
@@ -769,7 +769,7 @@ def case_proxy_http_down(ctx):
 def case_proxy_fcgi_get(ctx):
     status, _, body = fcgi_call(ctx.fcgi_port, path="/app/hello", query="q=2")
     check(status == 200, f"status {status}, body {body[:200]!r}")
-    check(body == b"upstream GET /app/hello?q=2\n", f"body {body[:200]!r}")
+    check(body == b"upstream GET /hello?q=2\n", f"body {body[:200]!r}")
 
 
 def case_proxy_fcgi_post(ctx):
@@ -792,7 +792,7 @@ def case_proxy_sigterm_with_idle_upstream(ctx):
     # This case judges the exit itself; clean-shutdown need not report it twice.
     ctx.ws.procs.remove(p)
     status, _, body = http_call("127.0.0.1", port, "GET", "/app/idle")
-    check(status == 200 and body == b"upstream GET /app/idle\n", f"status {status}, body {body[:200]!r}")
+    check(status == 200 and body == b"upstream GET /idle\n", f"status {status}, body {body[:200]!r}")
     p.stop(timeout=3)
     check(p.stopped_by == "term",
           "still running 3s after SIGTERM with an idle upstream connection in the pool (killed)")

@@ -174,6 +174,24 @@ const char kHead[] = "printf 'Content-Type: text/plain\\r\\n\\r\\n'\n";
 
 }  // namespace
 
+TEST_CASE("cgi backend: CONTENT_LENGTH only with a body, whatever the front end said") {
+  auto has_length = [](const std::vector<std::string>& env) {
+    for (const auto& e : env) {
+      if (e.starts_with("CONTENT_LENGTH=")) return e;
+    }
+    return std::string("<absent>");
+  };
+  CgiBackendOptions o = options_for("/srv/cgi/app.cgi");
+  // An SCGI front end sends CONTENT_LENGTH=0 with every GET; an HTTP or
+  // FastCGI one may send nothing: the script sees no CONTENT_LENGTH either way.
+  CHECK(has_length(gw::cgi_environment(make_request("GET", "/x", 0), o, "")) == "<absent>");
+  CHECK(has_length(gw::cgi_environment(make_request("GET", "/x", std::nullopt), o, "")) ==
+        "<absent>");
+  CHECK(has_length(gw::cgi_environment(make_request("POST", "/x", 0), o, "")) == "<absent>");
+  CHECK(has_length(gw::cgi_environment(make_request("POST", "/x", 1), o, "")) ==
+        "CONTENT_LENGTH=1");
+}
+
 TEST_CASE("cgi backend: the environment, in order") {
   CgiBackendOptions o;
   o.script = "/srv/cgi/app.cgi";
@@ -274,6 +292,36 @@ TEST_CASE("cgi backend: working_dir") {
   fetch(loop, backend, sink, make_request("GET", "/"));
   CHECK(sink.ended);
   CHECK(sink.body() == "/\n");
+  settle(loop, backend);
+}
+
+TEST_CASE("cgi backend: an answer written before the body is read waits for the whole body") {
+  // The script answers first and reads its stdin after, as many do; a front
+  // end that stops sending the body once a head came (nginx) would leave it
+  // waiting, so the head goes only once the body came whole.
+  constexpr size_t kSize = 1 << 20;
+  const std::string payload = pattern(kSize);
+  ScriptDir dir;
+  std::string script = dir.script("early.cgi", std::string(kHead) +
+                                                   "echo early\n"
+                                                   "wc -c | tr -d ' '\n");
+  Loop loop;
+  CgiBackend backend(loop.get(), options_for(script));
+  FakeSink sink;
+  auto ex = backend.start(make_request("POST", "/early", kSize), sink);
+  ex->send_body(std::string_view(payload).substr(0, kSize / 2));
+  loop.run_for(300);
+  CHECK(!sink.head);
+  CHECK(sink.body().empty());
+  ex->send_body(std::string_view(payload).substr(kSize / 2));
+  loop.run_for(50);
+  CHECK(!sink.head);
+  ex->finish_body();
+  REQUIRE(loop.run_until([&] { return sink.finished(); }));
+  CHECK(sink.ended);
+  REQUIRE(sink.head);
+  CHECK(sink.head->status == 200);
+  CHECK(sink.body() == "early\n" + std::to_string(kSize) + "\n");
   settle(loop, backend);
 }
 

@@ -336,6 +336,29 @@ TEST_CASE("cgi_params: cgi_from_request, byte-exact variable list") {
         "HTTP_X_FORWARDED_FOR=10.0.0.1\n");
 }
 
+TEST_CASE("cgi_params: cgi_from_request drops hop-by-hop headers and those Connection names") {
+  Request r;
+  r.method = "GET";
+  r.target = "/p/x";
+  r.path = "/p/x";
+  r.script_name = "/p";
+  r.path_info = "/x";
+  r.headers = {{"Host", "example.org:8080"}, {"Connection", "keep-alive, X-Hop"},
+               {"Keep-Alive", "timeout=5"},  {"Proxy-Connection", "keep-alive"},
+               {"TE", "trailers"},           {"Transfer-Encoding", "chunked"},
+               {"Upgrade", "websocket"},     {"X-Hop", "hop"},
+               {"connection", " x-other ,"}, {"X-Other", "hop too"},
+               {"Remote-User", "mallory"},   {"X-Kept", "end-to-end"}};
+  std::string got = headers_text(gw::cgi_from_request(r, gw::CgiContext{}));
+  std::string http_vars = got.substr(got.find("HTTP_"));
+  CHECK(http_vars ==
+        "HTTP_HOST=example.org:8080\n"
+        "HTTP_REMOTE_USER=mallory\n"
+        "HTTP_X_KEPT=end-to-end\n");
+  // A client header is never the REMOTE_USER variable.
+  CHECK(got.find("\nREMOTE_USER=") == std::string::npos);
+}
+
 TEST_CASE("cgi_params: cgi_from_request, minimal request omits optional variables") {
   Request r;
   r.method = "GET";

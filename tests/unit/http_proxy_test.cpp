@@ -185,6 +185,69 @@ TEST_CASE("http proxy: upstream headers drop hop-by-hop fields and add X-Forward
   CHECK(flat == want);
 }
 
+TEST_CASE("http proxy: the target goes without the mount prefix, encoded as the client sent it") {
+  struct Case {
+    std::string target, script_name, path_info, want;
+  };
+  const std::vector<Case> cases = {
+      {"/app/x?y=1", "/app", "/x", "/x?y=1"},
+      {"/app", "/app", "", "/"},
+      {"/app?q", "/app", "", "/?q"},
+      {"/app/", "/app", "/", "/"},
+      {"/x/y", "", "/x/y", "/x/y"},
+      {"/apps/wiki/a%2520b/caf%C3%A9?x=%2520", "/apps/wiki", "/a%20b/caf\xC3\xA9",
+       "/a%2520b/caf%C3%A9?x=%2520"},
+      // The prefix itself encoded by the client: taken off whole.
+      {"/w%69ki/p%2Fq", "/wiki", "/p/q", "/p%2Fq"},
+      {"/caf%c3%a9/x", "/caf\xC3\xA9", "/x", "/x"},
+      // A raw path that does not start with the prefix (a front end that
+      // rewrote it, or "//" the router normalised): path_info re-encoded.
+      {"//app/a%20b?z", "/app", "/a b", "/a%20b?z"},
+      {"/other/x", "/app", "/x", "/x"},
+      {"/application/x", "/app", "/x", "/x"},
+      {"/ap%", "/app", "", "/"},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.target);
+    Request r = make_request("GET", c.target);
+    r.script_name = c.script_name;
+    r.path_info = c.path_info;
+    CHECK(gw::upstream_target(r) == c.want);
+  }
+}
+
+TEST_CASE("http proxy: X-Remote-User carries the authenticated user, never the client's") {
+  Request r = make_request("GET", "/app/x");
+  r.headers = {{"Host", "example.org"}, {"X-Remote-User", "mallory"}, {"x-remote-user", "eve"}};
+  auto names = [](const std::vector<Header>& hs) {
+    std::string s;
+    for (const auto& h : hs) s += h.name + "=" + h.value + "\n";
+    return s;
+  };
+  SUBCASE("nobody authenticated: no X-Remote-User at all") {
+    CHECK(names(gw::upstream_request_headers(r, "127.0.0.1:9")) ==
+          "Host=example.org\n"
+          "X-Forwarded-For=192.0.2.7\n"
+          "X-Forwarded-Proto=http\n"
+          "X-Forwarded-Host=example.org\n");
+  }
+  SUBCASE("the front end's user") {
+    r.remote_user = "alice";
+    CHECK(names(gw::upstream_request_headers(r, "127.0.0.1:9")) ==
+          "Host=example.org\n"
+          "X-Forwarded-For=192.0.2.7\n"
+          "X-Forwarded-Proto=http\n"
+          "X-Forwarded-Host=example.org\n"
+          "X-Remote-User=alice\n");
+  }
+  SUBCASE("a user name that cannot stand in a field is not sent") {
+    r.remote_user = "al\r\nX-Admin: 1";
+    std::string got = names(gw::upstream_request_headers(r, "127.0.0.1:9"));
+    CHECK(got.find("X-Remote-User") == std::string::npos);
+    CHECK(got.find("X-Admin") == std::string::npos);
+  }
+}
+
 TEST_CASE("http proxy: a request without Host gets one") {
   Request r = make_request("GET", "/");
   r.headers.clear();
@@ -227,7 +290,7 @@ TEST_CASE("http proxy: GET with a Content-Length response") {
   served.stop();
   REQUIRE(served.requests.size() == 1);
   CHECK(served.requests[0] ==
-        "GET /app/x?y=1 HTTP/1.1\r\n"
+        "GET /x?y=1 HTTP/1.1\r\n"
         "Host: example.org\r\n"
         "User-Agent: t/1\r\n"
         "X-Forwarded-For: 192.0.2.7\r\n"
