@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "protocols/cgi_params.h"
 #include "protocols/path.h"
 
 namespace gw {
@@ -41,20 +42,7 @@ bool is_identifier(std::string_view s) {
 
 // A tag's inside for an error message: control bytes as \xNN, cut short.
 std::string quote(std::string_view s) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < kQuoteMax; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f || c == '\\' || c == '\'') {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out += s.size() > kQuoteMax ? "'..." : "'";
-  return out;
+  return quote_for_log(s, kQuoteMax);
 }
 
 std::vector<std::string_view> words(std::string_view s) {

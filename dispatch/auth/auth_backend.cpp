@@ -444,8 +444,4 @@ std::unique_ptr<Backend> wrap_auth(std::unique_ptr<Backend> inner, const AuthOpt
   return std::make_unique<auth::AuthBackend>(std::move(inner), options, loop);
 }
 
-std::unique_ptr<Backend> wrap_auth(std::unique_ptr<Backend> inner, const AuthOptions& options) {
-  return wrap_auth(std::move(inner), options, nullptr);
-}
-
 }  // namespace gw

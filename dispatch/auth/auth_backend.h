@@ -33,7 +33,6 @@ namespace gw {
 // one (null), on it.
 std::unique_ptr<Backend> wrap_auth(std::unique_ptr<Backend> inner, const AuthOptions& options,
                                    uv_loop_s* loop);
-std::unique_ptr<Backend> wrap_auth(std::unique_ptr<Backend> inner, const AuthOptions& options);
 
 namespace auth {
 
