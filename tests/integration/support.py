@@ -231,6 +231,20 @@ def wait_until(pred, timeout, what, proc=None, interval=0.05):
         time.sleep(interval)
 
 
+def pid_alive(pid):
+    """Whether process `pid` still runs. A zombie counts as dead: it only
+    waits for its parent to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def tcp_accepts(port, host="127.0.0.1"):
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -10,7 +10,7 @@ import json
 import os
 
 from servers import start_gatewayd
-from support import Ctx, PatternBody, Suite, check, dead_port, free_port, request, wait_until
+from support import Ctx, PatternBody, Suite, check, dead_port, free_port, pid_alive, request, wait_until
 
 CGI_SCRIPT = r"""#!/bin/sh
 printf 'Status: 201 Created\r\nContent-Type: text/plain\r\nX-Seen: %s\r\n\r\n' "$HTTP_X_TRACE"
@@ -122,26 +122,13 @@ def case_dead_app(ctx):
     check(r.status == 200, f"after a failed backend: {r}")
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for this purpose: it only waits for its parent.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def case_cgi_timeout(ctx):
     r = request(ctx.port, "GET", "/slowcgi/")
     check(r.status == 504, f"a CGI past its timeout: {r}, want 504")
     with open(ctx.ws.path("slow.pids")) as f:
         pids = [int(p) for p in f.read().split()]
     check(len(pids) == 2, f"pids written: {pids}")
-    wait_until(lambda: not any(alive(p) for p in pids), 10,
+    wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
                f"the script and its grandchild ({pids}) to be ended")
     r = request(ctx.port, "GET", "/cgi/after")
     check(r.status == 201, f"after a timed-out CGI: {r}")

@@ -15,7 +15,7 @@ import threading
 import time
 
 from servers import have, start_gatewayd
-from support import Ctx, Suite, TestFailure, check, free_port, request, wait_until
+from support import Ctx, Suite, TestFailure, check, free_port, pid_alive, request, wait_until
 
 PHP_CGI = "/usr/bin/php-cgi"
 
@@ -82,18 +82,6 @@ def php_get(ctx, project, query=""):
     m = re.search(r"pid=(\d+)", body)
     check(m is not None, f"no pid in {body!r}")
     return int(m.group(1)), body
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def children_of(pid):
@@ -166,7 +154,7 @@ def case_max_requests_recycles(ctx):
     check(pids[0] == pids[1] == pids[2], f"the first three requests: {pids}")
     check(pids[3] == pids[4] == pids[5] and pids[3] != pids[0], f"the next three: {pids}")
     check(pids[6] not in (pids[0], pids[3]), f"the seventh: {pids}")
-    wait_until(lambda: not alive(pids[0]) and not alive(pids[3]), 10,
+    wait_until(lambda: not pid_alive(pids[0]) and not pid_alive(pids[3]), 10,
                f"the recycled pids {pids[0]} and {pids[3]} to end")
 
 
@@ -219,7 +207,7 @@ def case_sigterm_leaves_nothing(ctx):
     os.kill(p.pid, signal.SIGTERM)
     wait_until(lambda: not p.alive(), 10, "gatewayd to exit on SIGTERM")
     check(p.returncode() == 0, f"gatewayd exit status {p.returncode()}")
-    wait_until(lambda: not any(alive(k) for k in kids), 10, f"app processes {kids} to end")
+    wait_until(lambda: not any(pid_alive(k) for k in kids), 10, f"app processes {kids} to end")
     p.stop()
 
 
@@ -228,11 +216,11 @@ def case_sigkill_leaves_nothing(ctx):
     os.kill(p.pid, signal.SIGKILL)
     wait_until(lambda: not p.alive(), 10, "gatewayd to die")
     try:
-        wait_until(lambda: not any(alive(k) for k in kids), 10,
+        wait_until(lambda: not any(pid_alive(k) for k in kids), 10,
                    f"app processes {kids} to end after gatewayd was SIGKILLed")
     except TestFailure:
         for k in kids:
-            if alive(k):
+            if pid_alive(k):
                 os.kill(k, signal.SIGKILL)
         raise
     p.stop()
