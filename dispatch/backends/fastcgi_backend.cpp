@@ -10,6 +10,7 @@
 
 #include "dispatch/backends/app_stderr.h"
 #include "dispatch/backends/upstream.h"
+#include "dispatch/backends/upstream_timers.h"
 #include "gateway/io/address.h"
 #include "gateway/io/stream.h"
 #include "gateway/io/timer.h"
@@ -751,28 +752,15 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
   }
 
   void connect() {
-    timer_.start(options().connect_timeout_ms, [this] {
-      finish_with_error(504, who() + ": connect: timed out after " +
-                                 std::to_string(options().connect_timeout_ms) + " ms");
-    });
-    // `this` is safe in the callback: release() cancels the connect first.
-    int rc = io::Stream::connect(
-        pool_->loop(), pool_->address(),
-        [this](int status, std::unique_ptr<io::Stream> stream) {
-          on_connected(status, std::move(stream));
-        },
-        connecting_);
-    if (rc < 0) {
-      connecting_.reset();
-      finish_with_error(502, who() + ": connect: " + io::uv_error_text(rc));
-    }
+    connect_.start(pool_->loop(), pool_->address(), options().connect_timeout_ms, timer_,
+                   [this](std::unique_ptr<io::Stream> stream, int status, std::string why) {
+                     on_connected(std::move(stream), status, std::move(why));
+                   });
   }
 
-  void on_connected(int status, std::unique_ptr<io::Stream> stream) {
-    connecting_.reset();
-    timer_.stop();
-    if (status < 0) {
-      finish_with_error(502, who() + ": connect: " + io::uv_error_text(status));
+  void on_connected(std::unique_ptr<io::Stream> stream, int status, std::string why) {
+    if (!stream) {
+      finish_with_error(status, who() + ": " + why);
       return;
     }
     auto conn = std::make_unique<AppConn>();
@@ -914,8 +902,7 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
   // Starts over on a new connection, keeping this one's slot.
   void reconnect() {
     ++attempt_;
-    timer_.stop();
-    timer_armed_ = false;
+    stall_.stop();
     conn_->stream->set_handler(nullptr);
     slot_ = std::move(conn_->slot);
     conn_.reset();
@@ -1125,28 +1112,15 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
   // Runs while we wait for the app; restarted on progress either way.
   void arm_timer(bool progress) {
     if (done_ || !conn_ || probing_) return;
-    if (paused_) {
-      // The client is the slow side: its connection's timeouts apply.
-      timer_.stop();
-      timer_armed_ = false;
-      return;
-    }
-    if (timer_armed_ && !progress) return;
-    timer_armed_ = true;
-    timer_.start(options().timeout_ms, [this] { on_timeout(); });
+    stall_.arm(progress, paused_, options().timeout_ms);
   }
 
   void on_timeout() {
-    timer_armed_ = false;
     if (done_ || !conn_) return;
-    std::string ms = std::to_string(options().timeout_ms) + " ms";
-    if (response_started_) {
-      finish_with_error(504, who() + ": response stalled: nothing for " + ms);
-    } else if (!body_finished_ && conn_->stream->queued() == 0 && write_error_.empty()) {
-      finish_with_error(408, "request body: nothing from the client for " + ms);
-    } else {
-      finish_with_error(504, who() + ": no response within " + ms);
-    }
+    auto [status, why] =
+        stall_error(who(), options().timeout_ms, response_started_,
+                    !body_finished_ && conn_->stream->queued() == 0 && write_error_.empty());
+    finish_with_error(status, std::move(why));
   }
 
   void finish_with_error(int status, std::string why) {
@@ -1180,16 +1154,12 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
   // Stops everything; a connection still held is in an unknown state and is
   // closed, never pooled.
   void release() {
-    timer_.stop();
-    timer_armed_ = false;
+    stall_.stop();
     if (waiting_) {
       pool_->cancel_wait(*this);
       waiting_ = false;
     }
-    if (connecting_) {
-      connecting_->cancel();
-      connecting_.reset();
-    }
+    connect_.cancel();
     if (probing_) {
       probing_ = false;
       pool_->probe_abandoned();
@@ -1211,12 +1181,12 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
   // The connection, or what leads to one.
   bool waiting_ = false;  // queued in the pool
   Slot slot_;             // while connecting
-  std::shared_ptr<io::Stream::PendingConnect> connecting_;
   std::unique_ptr<AppConn> conn_;
   bool probing_ = false;                  // conn_ asks GET_VALUES before the request goes
   std::optional<Unanswered> unanswered_;  // the request went on a new conn_, no answer yet
-  io::Timer timer_;
-  bool timer_armed_ = false;
+  io::Timer timer_;                       // connect, then stall (and other waits)
+  UpstreamConnect connect_;
+  StallTimer stall_{timer_, [this] { on_timeout(); }};
   uint32_t attempt_ = 0;  // changes whenever conn_ does
   bool reused_ = false;   // conn_ carried something before this request
   bool retried_ = false;

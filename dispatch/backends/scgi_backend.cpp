@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "dispatch/backends/upstream.h"
+#include "dispatch/backends/upstream_timers.h"
 #include "gateway/io/address.h"
 #include "gateway/io/stream.h"
 #include "gateway/io/timer.h"
@@ -233,28 +234,15 @@ class ScgiExchange final : public Exchange, public io::StreamHandler {
   std::string who() const { return "scgi upstream " + shared_->name; }
 
   void connect() {
-    timer_.start(shared_->connect_timeout_ms, [this] {
-      finish_with_error(504, who() + ": connect: timed out after " +
-                                 std::to_string(shared_->connect_timeout_ms) + " ms");
-    });
-    // `this` is safe in the callback: release() cancels the connect first.
-    int rc = io::Stream::connect(
-        shared_->loop, shared_->address,
-        [this](int status, std::unique_ptr<io::Stream> stream) {
-          on_connected(status, std::move(stream));
-        },
-        connecting_);
-    if (rc < 0) {
-      connecting_.reset();
-      finish_with_error(502, who() + ": connect: " + io::uv_error_text(rc));
-    }
+    connect_.start(shared_->loop, shared_->address, shared_->connect_timeout_ms, timer_,
+                   [this](std::unique_ptr<io::Stream> stream, int status, std::string why) {
+                     on_connected(std::move(stream), status, std::move(why));
+                   });
   }
 
-  void on_connected(int status, std::unique_ptr<io::Stream> stream) {
-    connecting_.reset();
-    timer_.stop();
-    if (status < 0) {
-      finish_with_error(502, who() + ": connect: " + io::uv_error_text(status));
+  void on_connected(std::unique_ptr<io::Stream> stream, int status, std::string why) {
+    if (!stream) {
+      finish_with_error(status, who() + ": " + why);
       return;
     }
     upstream_ = std::move(stream);
@@ -317,28 +305,15 @@ class ScgiExchange final : public Exchange, public io::StreamHandler {
   // Runs while we wait for the app; restarted on progress either way.
   void arm_timer(bool progress) {
     if (done_ || !upstream_) return;
-    if (paused_) {
-      // The client is the slow side: its connection's timeouts apply.
-      timer_.stop();
-      timer_armed_ = false;
-      return;
-    }
-    if (timer_armed_ && !progress) return;
-    timer_armed_ = true;
-    timer_.start(shared_->timeout_ms, [this] { on_timeout(); });
+    stall_.arm(progress, paused_, shared_->timeout_ms);
   }
 
   void on_timeout() {
-    timer_armed_ = false;
     if (done_ || !upstream_) return;
-    std::string ms = std::to_string(shared_->timeout_ms) + " ms";
-    if (response_started_) {
-      finish_with_error(504, who() + ": response stalled: nothing for " + ms);
-    } else if (!body_finished_ && upstream_->queued() == 0 && write_error_.empty()) {
-      finish_with_error(408, "request body: nothing from the client for " + ms);
-    } else {
-      finish_with_error(504, who() + ": no response within " + ms);
-    }
+    auto [status, why] =
+        stall_error(who(), shared_->timeout_ms, response_started_,
+                    !body_finished_ && upstream_->queued() == 0 && write_error_.empty());
+    finish_with_error(status, std::move(why));
   }
 
   void finish_with_error(int status, std::string why) {
@@ -349,12 +324,8 @@ class ScgiExchange final : public Exchange, public io::StreamHandler {
   }
 
   void release() {
-    timer_.stop();
-    timer_armed_ = false;
-    if (connecting_) {
-      connecting_->cancel();
-      connecting_.reset();
-    }
+    stall_.stop();
+    connect_.cancel();
     upstream_.reset();
   }
 
@@ -365,9 +336,9 @@ class ScgiExchange final : public Exchange, public io::StreamHandler {
   std::optional<uint64_t> content_length_;
 
   std::unique_ptr<io::Stream> upstream_;
-  std::shared_ptr<io::Stream::PendingConnect> connecting_;
-  io::Timer timer_;
-  bool timer_armed_ = false;
+  io::Timer timer_;  // connect, then stall (and other waits)
+  UpstreamConnect connect_;
+  StallTimer stall_{timer_, [this] { on_timeout(); }};
   bool upstream_eof_ = false;
 
   // Request body.

@@ -19,9 +19,12 @@
 #include "dispatch/auth/digest.h"
 #include "gateway/config.h"
 #include "tests/support/recording_sink.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
 namespace {
+
+using gw::test::TempDir;
 
 using gw::AuthOptions;
 using gw::Request;
@@ -83,29 +86,6 @@ class InnerBackend : public gw::Backend {
   std::string_view kind() const override { return "inner"; }
 };
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/gw-auth-test-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) {
-    // Replaced through a rename, as editors and htpasswd do: a new inode.
-    fs::path tmp = path / (name + ".tmp");
-    {
-      std::ofstream f(tmp, std::ios::binary);
-      f << text;
-    }
-    fs::rename(tmp, path / name);
-    return (path / name).string();
-  }
-};
-
 // A backend under test with a clock the test moves.
 struct Fixture {
   TestLoop loop;
@@ -118,7 +98,7 @@ struct Fixture {
   void make(AuthOptions::Scheme scheme, const std::string& file_text,
             AuthOptions::Scope scope = AuthOptions::Scope::Login, bool with_loop = true) {
     options.scheme = scheme;
-    options.file = dir.write("passwords", file_text);
+    options.file = dir.replace("passwords", file_text);
     options.realm = "Trac Realm";
     options.scope = scope;
     options.nonce_lifetime_s = 300;
@@ -432,7 +412,7 @@ TEST_CASE("auth backend: the file is re-read when it changes, at most once a sec
   f.make(AuthOptions::Scheme::Basic, "alice:{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\n",
          AuthOptions::Scope::Project);
   CHECK(run(f, get("/", {basic("alice", "abc")}))->status() == 200);
-  f.dir.write("passwords", "bob:{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\n");
+  f.dir.replace("passwords", "bob:{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\n");
   f.now_ms += 500;  // within the second: not looked at yet
   CHECK(run(f, get("/", {basic("alice", "abc")}))->status() == 200);
   f.now_ms += 600;
@@ -458,7 +438,7 @@ TEST_CASE("auth backend: a missing file answers 500, and recovers when it is bac
   f.now_ms += 2000;
   sink = run(f, get("/"));
   CHECK(sink->logs.empty());
-  f.dir.write("passwords", "alice:{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\nbroken\n");
+  f.dir.replace("passwords", "alice:{SHA}qZk+NkcGgWq6PiVxeFDCbJzQ2J0=\nbroken\n");
   f.now_ms += 1000;
   sink = run(f, get("/", {basic("alice", "abc")}));
   CHECK(sink->status() == 200);
@@ -563,10 +543,10 @@ TEST_CASE("auth backend: a 401 waits for a congested client") {
 namespace {
 
 // Loads a project whose project.json is `json`; returns the error message or "".
-std::string load_auth(TempDir& dir, const std::string& json, gw::ProjectConfig& out) {
-  fs::create_directories(dir.path / "p");
-  dir.write("p/project.json", json);
-  auto err = gw::load_project((dir.path / "p").string(), out);
+std::string load_auth(const TempDir& dir, const std::string& json, gw::ProjectConfig& out) {
+  fs::create_directories(fs::path(dir.path()) / "p");
+  dir.replace("p/project.json", json);
+  auto err = gw::load_project((fs::path(dir.path()) / "p").string(), out);
   return err ? err->message() : "";
 }
 
@@ -574,9 +554,9 @@ std::string load_auth(TempDir& dir, const std::string& json, gw::ProjectConfig& 
 
 TEST_CASE("auth config: project.json \"auth\" is read and checked") {
   TempDir dir;
-  dir.write("p.htpasswd", "u:{SHA}x\n");
-  fs::create_directories(dir.path / "p");
-  dir.write("p/htdigest", "u:R:0123456789abcdef0123456789abcdef\n");
+  dir.replace("p.htpasswd", "u:{SHA}x\n");
+  fs::create_directories(fs::path(dir.path()) / "p");
+  dir.replace("p/htdigest", "u:R:0123456789abcdef0123456789abcdef\n");
   const std::string backend = "\"backend\": {\"type\": \"echo\"}";
   gw::ProjectConfig p;
   CHECK(load_auth(dir, "{" + backend + "}", p) == "");
@@ -589,7 +569,7 @@ TEST_CASE("auth config: project.json \"auth\" is read and checked") {
                   p) == "");
   REQUIRE(p.auth.has_value());
   CHECK(p.auth->scheme == AuthOptions::Scheme::Basic);
-  CHECK(p.auth->file == fs::canonical(dir.path).string() + "/p/../p.htpasswd");  // as written
+  CHECK(p.auth->file == dir.path() + "/p/../p.htpasswd");  // as written
   CHECK(p.auth->realm == "My Realm");
   CHECK(p.auth->scope == AuthOptions::Scope::Login);
   CHECK(p.auth->nonce_lifetime_s == 300);
@@ -601,11 +581,11 @@ TEST_CASE("auth config: project.json \"auth\" is read and checked") {
                   p) == "");
   REQUIRE(p.auth.has_value());
   CHECK(p.auth->scheme == AuthOptions::Scheme::Digest);
-  CHECK(p.auth->file == fs::canonical(dir.path).string() + "/p/htdigest");
+  CHECK(p.auth->file == dir.path() + "/p/htdigest");
   CHECK(p.auth->scope == AuthOptions::Scope::Project);
   CHECK(p.auth->nonce_lifetime_s == 60);
 
-  const std::string file = (dir.path / "p" / "project.json").string();
+  const std::string file = (fs::path(dir.path()) / "p" / "project.json").string();
   auto error_of = [&](const std::string& auth) {
     gw::ProjectConfig q;
     return load_auth(dir, "{" + backend + ", \"auth\": " + auth + "}", q);

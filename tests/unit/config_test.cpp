@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gateway/config.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -19,43 +20,7 @@ using gw::ConfigError;
 using gw::ProjectConfig;
 using gw::Protocol;
 using gw::ServerConfig;
-
-// A fresh directory under /tmp, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/gw-config-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    // Canonical, so paths compare equal to what the loaders resolve.
-    path_ = std::filesystem::canonical(made).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-  // Writes `text` to a path relative to the directory, creating parents.
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string full = *this / name;
-    std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-    std::ofstream(full, std::ios::binary) << text;
-    return full;
-  }
-  std::string mkdir(const std::string& name) const {
-    std::string full = *this / name;
-    std::filesystem::create_directories(full);
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+using gw::test::TempDir;
 
 std::optional<ConfigError> load_text(const TempDir& dir, const std::string& json,
                                      ServerConfig& config) {

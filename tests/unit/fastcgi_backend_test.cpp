@@ -34,6 +34,7 @@
 #include "protocols/fastcgi_server.h"
 #include "protocols/fastcgi_wire.h"
 #include "tests/support/recording_sink.h"
+#include "tests/support/slow_client.h"
 #include "tests/support/split.h"
 #include "tests/support/test_app.h"
 #include "tests/support/test_loop.h"
@@ -338,19 +339,6 @@ std::string end_request(gw::StreamId id, uint8_t protocol_status, uint32_t app_s
   std::string out;
   fcgi::append_end_request(out, id, app_status, protocol_status);
   return out;
-}
-
-// A port nothing listens on.
-uint16_t closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
-  socklen_t len = sizeof sin;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
-  ::close(fd);
-  return ntohs(sin.sin_port);
 }
 
 using Vars = std::vector<std::pair<std::string, std::string>>;
@@ -1197,7 +1185,7 @@ TEST_CASE("fastcgi backend: failures before the response give 502") {
 TEST_CASE("fastcgi backend: a refused connection gives 502") {
   Loop loop;
   SUBCASE("tcp") {
-    uint16_t port = closed_port();
+    uint16_t port = gw::test::closed_port();
     FastCgiBackendOptions o;
     o.upstream = "127.0.0.1:" + std::to_string(port);
     FastCgiBackend backend(loop.get(), o);
@@ -1352,15 +1340,8 @@ TEST_CASE("fastcgi backend: response reading pauses while the sink is congested"
   CHECK(sink.body().size() < kSize);
   CHECK_FALSE(sink.finished());
   // One piece per resume, as a connection draining slowly would allow.
-  int resumes = 0;
-  REQUIRE(loop.run_until([&] {
-    if (sink.congested_now) {
-      sink.congested_now = false;
-      ++resumes;
-      ex->resume_response();
-    }
-    return sink.finished();
-  }));
+  int resumes = gw::test::resume_until_finished(loop, sink, *ex);
+  REQUIRE(resumes >= 0);
   CHECK(resumes > 1);
   CHECK(sink.ended);
   CHECK(sink.body() == payload);

@@ -26,6 +26,7 @@
 
 #include "dispatch/backends/http_proxy.h"
 #include "gateway/io/timer.h"
+#include "tests/support/slow_client.h"
 #include "tests/support/test_app.h"
 #include "tests/support/test_loop.h"
 
@@ -649,15 +650,7 @@ TEST_CASE("http proxy: upstream refusing connections gives 502") {
   Loop loop;
   HttpProxyOptions o;
   SUBCASE("tcp") {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
-    socklen_t len = sizeof sin;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
-    o.upstream = "127.0.0.1:" + std::to_string(ntohs(sin.sin_port));
-    ::close(fd);  // bound but never listening: the port refuses
+    o.upstream = "127.0.0.1:" + std::to_string(gw::test::closed_port());
   }
   SUBCASE("unix socket") {
     o.upstream = "unix:/nonexistent/gw-proxy-test.sock";
@@ -923,15 +916,8 @@ TEST_CASE("http proxy: response reading pauses while the sink is congested") {
   CHECK(sink.body().size() < kSize);
   CHECK_FALSE(sink.finished());
   // One piece per resume, as a connection draining slowly would allow.
-  int resumes = 0;
-  REQUIRE(loop.run_until([&] {
-    if (sink.congested_now) {
-      sink.congested_now = false;
-      ++resumes;
-      ex->resume_response();
-    }
-    return sink.finished();
-  }));
+  int resumes = gw::test::resume_until_finished(loop, sink, *ex);
+  REQUIRE(resumes >= 0);
   CHECK(resumes > 1);
   CHECK(sink.ended);
   CHECK(sink.body() == payload);

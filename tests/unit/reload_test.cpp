@@ -18,6 +18,7 @@
 #include "gateway/config.h"
 #include "gateway/server.h"
 #include "tests/support/recording_sink.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
 using gw::ProjectConfig;
@@ -39,36 +40,13 @@ ProjectConfig project(std::string name, std::string type = "echo", std::string d
 using Names = std::vector<std::string>;
 
 // A fresh directory under /tmp holding project directories.
-class ProjectsDir {
+class ProjectsDir : public gw::test::TempDir {
  public:
-  ProjectsDir() {
-    char tmpl[] = "/tmp/gw-reload-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    path_ = std::filesystem::canonical(made).string();
-  }
-  ~ProjectsDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ProjectsDir(const ProjectsDir&) = delete;
-  ProjectsDir& operator=(const ProjectsDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& rel, const std::string& text) const {
-    std::string full = path_ + "/" + rel;
-    std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-    std::ofstream(full, std::ios::binary) << text;
-    return full;
-  }
+  ProjectsDir() : TempDir("reload-test") {}
   void echo(const std::string& name, const std::string& description = "") const {
     write(name + "/project.json",
           R"({"description": ")" + description + R"(", "backend": {"type": "echo"}})");
   }
-  void remove(const std::string& name) const { std::filesystem::remove_all(path_ + "/" + name); }
-
- private:
-  std::string path_;
 };
 
 ServerConfig parent_config(const ProjectsDir& dir) {

@@ -15,38 +15,13 @@
 #include "gateway/config.h"
 #include "gateway/spawn/app_launcher.h"
 #include "gateway/spawn/placeholders.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
 using gw::ProjectConfig;
 using gw::SpawnOptions;
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/gw-spawn-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    path_ = std::filesystem::canonical(made).string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string write(const std::string& name, const std::string& text, int mode = 0644) const {
-    std::string full = path_ + "/" + name;
-    std::filesystem::create_directories(std::filesystem::path(full).parent_path());
-    std::ofstream(full, std::ios::binary) << text;
-    ::chmod(full.c_str(), static_cast<mode_t>(mode));
-    return full;
-  }
-
- private:
-  std::string path_;
-};
+using gw::test::TempDir;
 
 gw::PlaceholderValues sample_values() {
   gw::PlaceholderValues v;

@@ -26,6 +26,7 @@
 #include "gateway/log.h"
 #include "gateway/spawn/spawned_backend.h"
 #include "tests/support/recording_sink.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
 namespace {
@@ -33,6 +34,7 @@ namespace {
 using gw::SpawnedBackend;
 using gw::SpawnState;
 using gw::test::RecordingSink;
+using gw::test::TempDir;
 using gw::test::TestLoop;
 
 // The gatewayd built beside the unit tests: the launcher the supervisor runs.
@@ -46,30 +48,6 @@ std::string gatewayd_path() {
   REQUIRE_MESSAGE(::access(path.c_str(), X_OK) == 0, "build gatewayd first: " << path);
   return path;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/gw-spawned-test-XXXXXX";
-    const char* made = ::mkdtemp(tmpl);
-    REQUIRE(made != nullptr);
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string read(const std::string& name) const {
-    std::ifstream in(path_ + "/" + name, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
- private:
-  std::string path_;
-};
 
 // What the fake inner backends saw, shared by all of them.
 struct Board {
