@@ -57,20 +57,6 @@ std::vector<std::string_view> words(std::string_view s) {
   return out;
 }
 
-// Percent-encodes one path segment: as percent_encode_path, and '/' too
-// (the same links as render_project_index).
-std::string encode_segment(std::string_view segment) {
-  std::string out;
-  for (char c : percent_encode_path(segment)) {
-    if (c == '/') {
-      out += "%2F";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 class Parser {
  public:
   explicit Parser(std::string_view text) : text_(text) {}
@@ -232,7 +218,7 @@ void render_piece(const Piece& p, const ProjectSummary* project, const std::stri
       if (project) out += html_escape(project->name);
       return;
     case Value::Href:
-      if (project) out += html_escape(base + "/" + encode_segment(project->name) + "/");
+      if (project) out += html_escape(project_link(base, project->name));
       return;
     case Value::Description:
       if (project) out += html_escape(project->description);

@@ -102,19 +102,6 @@ Route route_parent_dir(std::string script_name, std::string_view path_info,
   return refuse(RouteKind::NotFound, "no project named " + printable(name));
 }
 
-// Percent-encodes one path segment: as percent_encode_path, and '/' too.
-std::string encode_segment(std::string_view segment) {
-  std::string out;
-  for (char c : percent_encode_path(segment)) {
-    if (c == '/') {
-      out += "%2F";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Route route_request(const Request& req, const std::vector<std::string>& names, bool single,
@@ -147,6 +134,21 @@ Route route_request(const Request& req, const std::vector<std::string>& names, b
   r.script_name = std::move(script_name);
   r.path_info = std::move(path_info);
   return r;
+}
+
+std::string project_link(std::string_view encoded_base, std::string_view name) {
+  // The name is one segment: a '/' in it is encoded too.
+  std::string out(encoded_base);
+  out.push_back('/');
+  for (char c : percent_encode_path(name)) {
+    if (c == '/') {
+      out += "%2F";
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('/');
+  return out;
 }
 
 std::string html_escape(std::string_view text) {
@@ -196,7 +198,7 @@ std::string render_project_index(const std::vector<ProjectSummary>& projects,
     std::string base = percent_encode_path(script_name);
     page += "<ul>\n";
     for (const auto& p : projects) {
-      std::string href = base + "/" + encode_segment(p.name) + "/";
+      std::string href = project_link(base, p.name);
       page += "<li><a href=\"" + html_escape(href) + "\">" + html_escape(p.name) + "</a>";
       if (!p.description.empty()) {
         page += " <span class=\"description\">" + html_escape(p.description) + "</span>";

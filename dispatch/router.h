@@ -76,6 +76,11 @@ struct ProjectSummary {
 std::string render_project_index(const std::vector<ProjectSummary>& projects,
                                  std::string_view script_name);
 
+// The link to project `name` from the index page: `encoded_base` (the
+// script_name, percent_encode_path'ed once per page) + "/" + name + "/",
+// the name percent-encoded as one segment.
+std::string project_link(std::string_view encoded_base, std::string_view name);
+
 // Escapes & < > " ' for HTML text and attribute values.
 std::string html_escape(std::string_view text);
 
