@@ -49,6 +49,14 @@ enum class Opt {
   DigestAuth,
   AuthScope,
   IndexTemplate,
+  Workers,
+  GracefulTimeout,
+  LogLevel,
+  AccessLog,
+  AccessLogFormat,
+  StatusListen,
+  SlowRequestMs,
+  SlowLog,
   Version,
   Help,
   NotYet,  // a tracd option gatewayd does not implement yet
@@ -97,6 +105,14 @@ constexpr OptionSpec kOptions[] = {
     {Opt::AjpInsecure, 0, "ajp-insecure", false, false},
     {Opt::AjpAllowAttribute, 0, "ajp-allow-attribute", true, false},
     {Opt::AjpPacketSize, 0, "ajp-packet-size", true, false},
+    {Opt::Workers, 0, "workers", true, false},
+    {Opt::GracefulTimeout, 0, "graceful-timeout", true, false},
+    {Opt::LogLevel, 0, "log-level", true, false},
+    {Opt::AccessLog, 0, "access-log", true, false},
+    {Opt::AccessLogFormat, 0, "access-log-format", true, false},
+    {Opt::StatusListen, 0, "status-listen", true, false},
+    {Opt::SlowRequestMs, 0, "slow-request-ms", true, false},
+    {Opt::SlowLog, 0, "slow-log", true, false},
 };
 
 // What the options said, before the defaults and checks of finish().
@@ -119,6 +135,8 @@ struct Seen {
   std::string socket_flag;  // first of --socket-mode/-owner/-group
   std::string tls_flag;     // first of --certfile/--keyfile
   std::string ajp_flag;     // first of the --ajp-* options
+  // --status-listen: added after the main listener, which they never replace.
+  std::vector<ListenerConfig> status_listeners;
 };
 
 class CliParser {
@@ -307,6 +325,37 @@ std::optional<ConfigError> CliParser::apply_value(const OptionSpec& spec, const 
     case Opt::IndexTemplate:
       c.index_template = value;
       break;
+    case Opt::Workers:
+      why = parse_count(value, 1, kMaxWorkers, c.workers);
+      break;
+    case Opt::GracefulTimeout: {
+      uint32_t seconds = 0;
+      why = parse_count(value, 0, 86'400, seconds);
+      c.graceful_timeout_ms = seconds * 1000;
+      break;
+    }
+    case Opt::LogLevel:
+      why = check_log_level(value);
+      c.log_level = value;
+      break;
+    case Opt::AccessLog:
+      c.access_log = value;
+      break;
+    case Opt::AccessLogFormat:
+      c.access_log_format = value;
+      break;
+    case Opt::StatusListen: {
+      ListenerConfig l;
+      why = parse_status_listen(value, l);
+      if (!why) seen_.status_listeners.push_back(std::move(l));
+      break;
+    }
+    case Opt::SlowRequestMs:
+      why = parse_count(value, 0, 86'400'000, c.slow_request_ms);
+      break;
+    case Opt::SlowLog:
+      c.slow_log = value;
+      break;
     default:
       break;
   }
@@ -331,7 +380,9 @@ std::optional<ConfigError> CliParser::finish(EnvLookup env) {
     if (index_template) c.index_template = index_template;
   }
   if (auto err = finish_projects(env)) return err;
-  return finish_listener();
+  if (auto err = finish_listener()) return err;
+  for (auto& l : seen_.status_listeners) c.listeners.push_back(std::move(l));
+  return std::nullopt;
 }
 
 std::optional<ConfigError> CliParser::finish_projects(EnvLookup env) {
@@ -440,6 +491,53 @@ std::string help_text() {
 }
 
 // --- values shared with the config file ---------------------------------
+
+std::optional<std::string> parse_count(std::string_view text, uint32_t min, uint32_t max,
+                                       uint32_t& out) {
+  uint64_t value = 0;
+  bool ok = !text.empty() && text.size() <= 10;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') ok = false;
+    if (ok) value = value * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  if (!ok || value < min || value > max) {
+    return "'" + std::string(text) + "' is not a whole number from " + std::to_string(min) +
+           " to " + std::to_string(max);
+  }
+  out = static_cast<uint32_t>(value);
+  return std::nullopt;
+}
+
+std::optional<std::string> check_log_level(std::string_view name) {
+  for (std::string_view known : {"debug", "info", "warn", "error"}) {
+    if (name == known) return std::nullopt;
+  }
+  return "'" + std::string(name) + "' is not one of debug, info, warn, error";
+}
+
+std::optional<std::string> parse_status_listen(std::string_view text, ListenerConfig& out) {
+  ListenerConfig l;
+  l.protocol = Protocol::Http;
+  l.status = true;
+  if (text.starts_with("unix:") || text.starts_with('/')) {
+    l.unix_path = std::string(text.starts_with("unix:") ? text.substr(5) : text);
+    if (auto why = check_unix_path(l.unix_path)) return why;
+  } else if (text.find(':') == std::string_view::npos) {
+    // A port alone: loopback, as the status page is for the admin.
+    l.host = "127.0.0.1";
+    if (auto why = parse_port(text, l.port)) return why;
+  } else {
+    size_t colon = text.rfind(':');
+    std::string_view host = text.substr(0, colon);
+    if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+    l.host = std::string(host);
+    if (auto why = parse_port(text.substr(colon + 1), l.port)) {
+      return "'" + std::string(text) + "' is not PORT, HOST:PORT, [V6]:PORT or unix:/PATH";
+    }
+  }
+  out = std::move(l);
+  return std::nullopt;
+}
 
 std::optional<std::string> parse_auth_spec(std::string_view text, AuthSpec& out) {
   // tracd's PROJECT,FILE,REALM. The realm may hold commas; the project and

@@ -78,6 +78,22 @@ Options:
   --config=FILE         a JSON configuration file: several listeners, limits,
                         logs; command-line options take precedence
   -t, --check-config    check the configuration and the projects, then exit
+  --workers=N           run N worker processes under a master that restarts
+                        them and reloads them one at a time (default 1: no
+                        master)
+  --graceful-timeout=SECONDS
+                        on SIGQUIT or SIGTERM, wait this long for requests in
+                        flight before exiting (default 30)
+  --log-level=LEVEL     debug, info (default), warn or error
+  --access-log=FILE     the access log of every listener (Combined Log
+                        Format plus project, protocol, backend and times)
+  --access-log-format=FORMAT
+                        the access log's format (see gatewayd(8))
+  --status-listen=ADDR  serve the status page, JSON and Prometheus metrics on
+                        ADDR: PORT (on 127.0.0.1), HOST:PORT or unix:/PATH
+  --slow-request-ms=MS  log requests that take longer than MS milliseconds
+  --slow-log=FILE       where slow requests are logged (default: the error
+                        log)
 
 Environment:
   TRAC_ENV              a project directory to serve alone (as -s DIR), used

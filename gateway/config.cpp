@@ -30,6 +30,8 @@ struct FileConfig {
   std::optional<uint32_t> umask;
   std::optional<std::string> pidfile, user, group, error_log;
   std::optional<bool> daemonize;
+  std::optional<uint64_t> workers, graceful_timeout_ms, slow_request_ms;
+  std::optional<std::string> log_level, access_log, access_log_format, slow_log;
   Limits limits;
 };
 
@@ -87,15 +89,23 @@ std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_d
                                          ListenerConfig& l) {
   if (auto e = o.only({"protocol", "host", "port", "unix_socket", "socket_mode", "socket_owner",
                        "socket_group", "base_path", "name", "certfile", "keyfile", "secret",
-                       "insecure", "allowed_attributes", "packet_size"})) {
+                       "insecure", "allowed_attributes", "packet_size", "access_log"})) {
     return e;
   }
   std::string protocol;
   if (!o.find("protocol")) {
-    return o.error("protocol", "is required (http, https, fcgi, scgi or ajp)");
+    return o.error("protocol", "is required (http, https, fcgi, scgi, ajp or status)");
   }
   if (auto e = o.get_string("protocol", protocol)) return e;
-  if (auto why = parse_protocol(protocol, l.protocol, l.tls)) return o.error("protocol", *why);
+  if (protocol == "status") {
+    // The status page: HTTP on loopback unless a host says otherwise.
+    l.protocol = Protocol::Http;
+    l.status = true;
+  } else if (auto why = parse_protocol(protocol, l.protocol, l.tls)) {
+    return o.error("protocol", *why + " or status");
+  }
+  if (auto e = o.get_string("access_log", l.access_log)) return e;
+  if (!l.access_log.empty()) l.access_log = resolve_from(base_dir, l.access_log);
   if (auto e = read_protocol_options(o, base_dir, l)) return e;
   if (o.find("unix_socket")) {
     if (auto e = read_unix_listener(o, base_dir, l)) return e;
@@ -103,7 +113,7 @@ std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_d
     for (const char* key : {"socket_mode", "socket_owner", "socket_group"}) {
       if (o.find(key)) return o.error(key, "needs unix_socket");
     }
-    l.host = default_host(l.protocol);
+    l.host = l.status ? "127.0.0.1" : default_host(l.protocol);
     if (auto e = o.get_string("host", l.host, /*allow_empty=*/true)) return e;
     uint64_t port = default_port(l.protocol, l.tls);
     if (auto e = o.get_uint("port", 1, 65535, port)) return e;
@@ -186,13 +196,41 @@ std::optional<ConfigError> read_limits(const Obj& top, Limits& limits) {
                     limits.max_body_bytes);
 }
 
+// Workers, the graceful stop, logs: the keys of README "Running gatewayd in production".
+std::optional<ConfigError> read_operations(const Obj& top, const std::string& base_dir,
+                                           FileConfig& fc) {
+  const std::pair<LimitField, std::optional<uint64_t>*> counts[] = {
+      {{"workers", 1, kMaxWorkers}, &fc.workers},
+      {{"graceful_timeout_ms", 0, 86'400'000}, &fc.graceful_timeout_ms},
+      {{"slow_request_ms", 0, 86'400'000}, &fc.slow_request_ms},
+  };
+  for (const auto& [field, target] : counts) {
+    if (!top.find(field.key)) continue;
+    uint64_t value = 0;
+    if (auto e = top.get_uint(field.key, field.min, field.max, value)) return e;
+    *target = value;
+  }
+  if (auto e = top.get_opt_string("log_level", fc.log_level)) return e;
+  if (fc.log_level) {
+    if (auto why = check_log_level(*fc.log_level)) return top.error("log_level", *why);
+  }
+  if (auto e = top.get_opt_string("access_log", fc.access_log)) return e;
+  if (auto e = top.get_opt_string("access_log_format", fc.access_log_format)) return e;
+  if (auto e = top.get_opt_string("slow_log", fc.slow_log)) return e;
+  if (fc.access_log) fc.access_log = resolve_from(base_dir, *fc.access_log);
+  if (fc.slow_log) fc.slow_log = resolve_from(base_dir, *fc.slow_log);
+  return std::nullopt;
+}
+
 std::optional<ConfigError> read_config(const Obj& top, const std::string& base_dir,
                                        FileConfig& fc) {
-  if (auto e =
-          top.only({"listeners", "projects", "env_parent_dir", "single_env", "base_path", "umask",
-                    "pidfile", "user", "group", "error_log", "daemonize", "limits"})) {
+  if (auto e = top.only({"listeners", "projects", "env_parent_dir", "single_env", "base_path",
+                         "umask", "pidfile", "user", "group", "error_log", "daemonize", "limits",
+                         "workers", "graceful_timeout_ms", "log_level", "access_log",
+                         "access_log_format", "slow_request_ms", "slow_log"})) {
     return e;
   }
+  if (auto e = read_operations(top, base_dir, fc)) return e;
   if (auto e = read_listeners(top, base_dir, fc)) return e;
   if (auto e = read_projects(top, base_dir, fc)) return e;
   if (auto e = read_base_path(top, fc.base_path)) return e;
@@ -225,12 +263,21 @@ void merge(FileConfig& fc, ServerConfig& c) {
   if (fc.umask && c.umask == ServerConfig{}.umask) c.umask = *fc.umask;
   if (fc.daemonize.value_or(false)) c.daemonize = true;
   const std::pair<std::optional<std::string>*, std::string*> strings[] = {
-      {&fc.pidfile, &c.pidfile},
-      {&fc.user, &c.user},
-      {&fc.group, &c.group},
-      {&fc.error_log, &c.error_log}};
+      {&fc.pidfile, &c.pidfile},       {&fc.user, &c.user},
+      {&fc.group, &c.group},           {&fc.error_log, &c.error_log},
+      {&fc.access_log, &c.access_log}, {&fc.access_log_format, &c.access_log_format},
+      {&fc.slow_log, &c.slow_log}};
   for (const auto& [from, to] : strings) {
     if (*from && to->empty()) *to = **from;
+  }
+  const ServerConfig defaults;
+  if (fc.log_level && c.log_level == defaults.log_level) c.log_level = *fc.log_level;
+  const std::pair<std::optional<uint64_t>*, uint32_t ServerConfig::*> counts[] = {
+      {&fc.workers, &ServerConfig::workers},
+      {&fc.graceful_timeout_ms, &ServerConfig::graceful_timeout_ms},
+      {&fc.slow_request_ms, &ServerConfig::slow_request_ms}};
+  for (const auto& [from, member] : counts) {
+    if (*from && c.*member == defaults.*member) c.*member = static_cast<uint32_t>(**from);
   }
   c.limits = fc.limits;
 }
@@ -247,6 +294,7 @@ std::optional<ConfigError> load_config_file(const std::string& path, ServerConfi
     fc.limits = config.limits;
     if (auto e = read_config(Obj(json, path, ""), abs.parent_path().string(), fc)) return e;
     merge(fc, config);
+    config.config_file = abs.string();
     return std::nullopt;
   } catch (const std::exception& e) {
     return ConfigError{path, e.what()};

@@ -49,6 +49,18 @@ struct ListenerConfig {
   // Must equal the web server's mod_jk max_packet_size / mod_proxy_ajp
   // ProxyIOBufferSize: 8192 (the AJP default) up to 65536.
   size_t ajp_packet_size = 8192;
+  // A status listener ("--status-listen", protocol "status" in a config
+  // file): HTTP serving the status page, JSON and Prometheus text, never
+  // routed to a project.
+  bool status = false;
+  // This listener's access log ("" = the server's access_log).
+  std::string access_log;
+  // A socket handed over already listening (systemd socket activation,
+  // matched by name; a worker's copy of the master's socket); -1 = bind.
+  // Set at start, never read from a file.
+  int inherited_fd = -1;
+
+  bool operator==(const ListenerConfig&) const = default;
 };
 
 // How a project's backend is configured in project.json ("backend": {...}).
@@ -88,6 +100,7 @@ struct ProjectConfig {
   std::optional<AuthOptions> auth;
   std::vector<StaticMount> mounts;  // "static": served before the backend
   SendfileOptions sendfile;         // "sendfile": X-Sendfile / X-Accel-Redirect
+  std::string access_log;           // "access_log": this project's own (absolute)
 
   // Two loads of an unchanged project.json compare equal: a reload keeps
   // such a project running untouched.
@@ -120,6 +133,17 @@ struct ServerConfig {
   std::string error_log;  // empty: stderr
   Limits limits;
   bool check_only = false;  // --check-config
+  // The --config file (absolute), read again on SIGHUP.
+  std::string config_file;
+
+  // Operations (README "Running gatewayd in production").
+  uint32_t workers = 1;                   // --workers: processes under a master (1: none)
+  uint32_t graceful_timeout_ms = 30'000;  // --graceful-timeout: SIGQUIT/SIGTERM wait this long
+  std::string log_level = "info";         // --log-level: debug, info, warn, error
+  std::string access_log;                 // --access-log: every listener's ("" none)
+  std::string access_log_format;          // --access-log-format ("" = combined + extras)
+  uint32_t slow_request_ms = 0;           // --slow-request-ms: 0 = no slow-request log
+  std::string slow_log;                   // --slow-log: "" = the error log
 };
 
 // A configuration error: where (a flag, "file: field") and why.
@@ -196,6 +220,16 @@ std::optional<std::string> parse_auth_spec(std::string_view text, AuthSpec& out)
 std::string_view listener_protocol_name(const ListenerConfig& l);
 // Whether a TCP host only reaches this machine ("127.x", "::1", "localhost").
 bool is_loopback_host(std::string_view host);
+//  * a whole number from min to max (--workers, --graceful-timeout, ...).
+std::optional<std::string> parse_count(std::string_view text, uint32_t min, uint32_t max,
+                                       uint32_t& out);
+//  * --log-level: debug, info, warn or error.
+std::optional<std::string> check_log_level(std::string_view name);
+//  * --status-listen: "PORT" (on 127.0.0.1), "HOST:PORT", "[V6]:PORT" or
+//    "unix:/PATH"; `out` becomes a status listener.
+std::optional<std::string> parse_status_listen(std::string_view text, ListenerConfig& out);
+// --workers at most (a master watching more than this is a configuration slip).
+inline constexpr uint32_t kMaxWorkers = 256;
 //  * port: decimal digits only, 1-65535.
 std::optional<std::string> parse_port(std::string_view text, uint16_t& out);
 //  * octal mode / umask: "022", "0660", "0o22"; at most 0777.

@@ -229,9 +229,12 @@ std::optional<ConfigError> load_project_unguarded(const std::string& given_dir,
   if (p.name.empty() || p.name == "." || p.name == "..") p.name = abs.filename().string();
   if (p.name.empty()) return ConfigError{dir, "cannot serve the root directory as a project"};
   Obj top(json, file, "");
-  if (auto e = top.only({"description", "backend", "spawn", "auth", "static", "sendfile"})) {
+  if (auto e = top.only(
+          {"description", "backend", "spawn", "auth", "static", "sendfile", "access_log"})) {
     return e;
   }
+  if (auto e = top.get_string("access_log", p.access_log)) return e;
+  if (!p.access_log.empty()) p.access_log = resolve_from(p.dir, p.access_log);
   if (auto e = top.get_string("description", p.description, /*allow_empty=*/true)) return e;
   if (auto e = read_backend(top, p.dir, p.backend)) return e;
   if (auto e = read_spawn(top, p.dir, p.backend, p.spawn)) return e;

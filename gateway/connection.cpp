@@ -66,6 +66,8 @@ class Connection::RequestState final : public ResponseSink {
   void on_head(ResponseHead head) override {
     if (finished_ || head_sent_) return;
     head_sent_ = true;
+    record_.status = head.status;
+    record_.first_byte_ns = uv_hrtime();
     if (conn_.listener_.protocol == Protocol::Http) {
       if (!head.header("Date")) head.headers.push_back({"Date", http_date()});
       if (!head.header("Server")) head.headers.push_back({"Server", "gatewayd"});
@@ -75,6 +77,7 @@ class Connection::RequestState final : public ResponseSink {
   }
   void on_body(std::string_view data) override {
     if (finished_ || !head_sent_) return;
+    record_.bytes_out += data.size();
     conn_.codec_->write_body(id_, data, conn_.out_);
     conn_.flush_soon();
   }
@@ -108,6 +111,15 @@ class Connection::RequestState final : public ResponseSink {
     log::error(conn_.tag() + " " + summary_ + ": " + std::string(message));
   }
 
+  // Tells the observer the request is over; once, whichever way it ended.
+  void finish_record(bool aborted) {
+    if (recorded_) return;
+    recorded_ = true;
+    record_.end_ns = uv_hrtime();
+    record_.aborted = aborted || !finished_;
+    if (RequestObserver* observer = conn_.server_.observer()) observer->request_finished(record_);
+  }
+
   Connection& conn_;
   StreamId id_;
   std::string summary_;  // "GET /path" for log lines
@@ -119,6 +131,8 @@ class Connection::RequestState final : public ResponseSink {
   bool head_sent_ = false;
   bool finished_ = false;   // response complete (or abandoned)
   bool body_done_ = false;  // request body fully received
+  RequestRecord record_;
+  bool recorded_ = false;  // request_finished() was called
 };
 
 Connection::Connection(Server& server, const ListenerConfig& listener,
@@ -234,7 +248,9 @@ void Connection::handle_event(Event& event) {
     start_request(*started);
   } else if (auto* body = std::get_if<BodyData>(&event)) {
     auto it = requests_.find(body->stream);
-    if (it == requests_.end() || !it->second->exchange_) return;  // answered already: discard
+    if (it == requests_.end()) return;
+    it->second->record_.bytes_in += body->data.size();
+    if (!it->second->exchange_) return;  // answered already: discard
     it->second->exchange_->send_body(body->data);
   } else if (auto* end = std::get_if<BodyEnd>(&event)) {
     auto it = requests_.find(end->stream);
@@ -247,6 +263,7 @@ void Connection::handle_event(Event& event) {
     RequestState& state = *it->second;
     if (state.exchange_) state.exchange_->cancel();
     state.finished_ = true;
+    state.finish_record(true);
     // FCGI_ABORT_REQUEST still gets a real END_REQUEST (FastCGI spec 5.4).
     end_request(aborted->stream, false);
   }
@@ -286,12 +303,25 @@ void Connection::start_request(RequestStarted& started) {
   RequestState& st = *state;
   requests_[started.stream] = std::move(state);
   arm_idle_timer();
+  begin_record(st.record_, req);
 
   if (started.reject_status != 0) {  // e.g. AJP: wrong secret, attribute not allowed
     st.log_error("refused: " + started.reject_reason);
     int status = started.reject_status;
     respond_locally(st, status, "text/plain; charset=utf-8",
                     std::to_string(status) + " " + std::string(reason_phrase(status)) + "\n");
+    return;
+  }
+
+  if (listener_.status) {  // never routed to a project
+    st.backend_ = server_.status_backend();
+    if (!st.backend_) {
+      respond_locally(st, 404, "text/plain; charset=utf-8", "404 Not Found\n");
+      return;
+    }
+    st.record_.backend = st.backend_->kind();
+    st.record_.backend_start_ns = uv_hrtime();
+    st.exchange_ = st.backend_->start(req, st);
     return;
   }
 
@@ -303,6 +333,9 @@ void Connection::start_request(RequestStarted& started) {
       req.script_name = route.script_name;
       req.path_info = route.path_info;
       st.backend_ = server_.shared_backend(route.project);
+      st.record_.project = server_.project_name(route.project);
+      st.record_.backend = st.backend_->kind();
+      st.record_.backend_start_ns = uv_hrtime();
       st.exchange_ = st.backend_->start(req, st);
       return;
     }
@@ -323,6 +356,20 @@ void Connection::start_request(RequestStarted& started) {
   }
 }
 
+void Connection::begin_record(RequestRecord& record, const Request& req) {
+  record.listener = &listener_;
+  record.remote_addr = req.remote_addr;
+  record.remote_user = req.remote_user;
+  record.method = req.method;
+  record.target = req.target;
+  record.server_protocol = req.server_protocol;
+  if (const std::string* referer = req.header("Referer")) record.referer = *referer;
+  if (const std::string* agent = req.header("User-Agent")) record.user_agent = *agent;
+  record.start_ns = uv_hrtime();
+  clock_gettime(CLOCK_REALTIME, &record.started_at);
+  if (RequestObserver* observer = server_.observer()) observer->request_started(record);
+}
+
 void Connection::respond_locally(RequestState& state, int status, std::string_view content_type,
                                  std::string body, std::vector<Header> extra) {
   ResponseHead head;
@@ -338,6 +385,7 @@ void Connection::respond_locally(RequestState& state, int status, std::string_vi
 void Connection::end_request(StreamId id, bool aborted) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
+  it->second->finish_record(aborted);
   bool keep;
   if (aborted) {
     keep = codec_->write_abort(id, out_);
@@ -368,6 +416,7 @@ void Connection::end_request(StreamId id, bool aborted) {
 void Connection::retire(StreamId id) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
+  it->second->finish_record(false);
   // The exchange may be the caller on the stack (it just called on_end):
   // free it on a later loop turn.
   std::shared_ptr<RequestState> dying(it->second.release());
@@ -445,6 +494,7 @@ void Connection::on_closed() {
   // The single place a connection's life ends.
   for (auto& [id, state] : requests_) {
     if (state->exchange_ && !state->finished_) state->exchange_->cancel();
+    state->finish_record(true);
   }
   server_.release(this);
 }

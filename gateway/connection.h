@@ -16,6 +16,7 @@
 #include "gateway/config.h"
 #include "gateway/io/channel.h"
 #include "gateway/io/timer.h"
+#include "gateway/request_record.h"
 #include "protocols/codec.h"
 
 namespace gw {
@@ -57,6 +58,7 @@ class Connection final : public io::StreamHandler {
   void handle_event(Event& event);
   void request_more_body();
   void start_request(RequestStarted& started);
+  void begin_record(RequestRecord& record, const Request& req);
   void respond_locally(RequestState& state, int status, std::string_view content_type,
                        std::string body, std::vector<Header> extra = {});
   void end_request(StreamId id, bool aborted);

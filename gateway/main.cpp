@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -89,15 +90,18 @@ int main(int argc, char** argv) {
     if (auto err = gw::load_config_file(cli.config_file, config)) return fail_config(*err);
   }
 
+  // Status listeners (--status-listen) never stand in for the listener
+  // that serves the projects.
+  const auto serving = std::count_if(config.listeners.begin(), config.listeners.end(),
+                                     [](const gw::ListenerConfig& l) { return !l.status; });
   bool cgi_mode = false;
-  if (cli.protocol_given && !cli.address_given && config.listeners.size() == 1 &&
-      gw::fd0_is_listening_socket()) {
+  if (cli.protocol_given && !cli.address_given && serving == 1 && gw::fd0_is_listening_socket()) {
     // Spawned with the socket on fd 0 and only a --protocol: serve fd 0.
     config.listeners[0].inherited_fd0 = true;
     config.listeners[0].host.clear();
     config.listeners[0].port = 0;
   }
-  if (config.listeners.empty()) {
+  if (serving == 0) {
     gw::ListenerConfig l;
     if (gw::fd0_is_listening_socket()) {
       // Spawned by a web server (lighttpd bin-path, mod_fcgid, spawn-fcgi)
@@ -111,7 +115,7 @@ int main(int argc, char** argv) {
       l.protocol = gw::Protocol::Http;
       l.port = 80;
     }
-    if (!cgi_mode) config.listeners.push_back(l);
+    if (!cgi_mode) config.listeners.insert(config.listeners.begin(), l);
   }
 
   if (auto err = gw::validate(config)) return fail_config(*err);

@@ -19,6 +19,7 @@
 #include "dispatch/project.h"
 #include "dispatch/router.h"
 #include "gateway/config.h"
+#include "gateway/request_record.h"
 
 struct uv_loop_s;
 
@@ -78,6 +79,15 @@ class Server {
   size_t project_count() const { return projects_.size(); }
   std::string index_page(std::string_view script_name) const;
 
+  // Who hears of every request (access logs, metrics); null: nobody.
+  void set_observer(RequestObserver* observer) { observer_ = observer; }
+  RequestObserver* observer() const { return observer_; }
+  // What answers on status listeners (ListenerConfig::status); null: 404.
+  void set_status_backend(std::shared_ptr<Backend> backend) {
+    status_backend_ = std::move(backend);
+  }
+  std::shared_ptr<Backend> status_backend() const { return status_backend_; }
+
   size_t connection_count() const { return connections_.size(); }
   void adopt(std::unique_ptr<Connection> connection);
   // Called by a connection whose socket has closed; frees it later.
@@ -95,6 +105,8 @@ class Server {
   std::optional<IndexTemplate> index_template_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<Connection*> connections_;  // owned; deleted in release()
+  RequestObserver* observer_ = nullptr;
+  std::shared_ptr<Backend> status_backend_;
   bool started_ = false;
   bool stopping_ = false;
 };

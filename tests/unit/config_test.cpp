@@ -57,7 +57,8 @@ void check_project_error(const std::string& json, const std::string& field,
 
 const char* kTopKeys =
     "unknown key (expected one of: listeners, projects, env_parent_dir, single_env, base_path, "
-    "umask, pidfile, user, group, error_log, daemonize, limits)";
+    "umask, pidfile, user, group, error_log, daemonize, limits, workers, graceful_timeout_ms, "
+    "log_level, access_log, access_log_format, slow_request_ms, slow_log)";
 
 }  // namespace
 
@@ -186,7 +187,7 @@ TEST_CASE("config file: unknown keys") {
                      "listeners[1].hots",
                      "unknown key (expected one of: protocol, host, port, unix_socket, "
                      "socket_mode, socket_owner, socket_group, base_path, name, certfile, keyfile, "
-                     "secret, insecure, allowed_attributes, packet_size)");
+                     "secret, insecure, allowed_attributes, packet_size, access_log)");
   check_config_error(R"({"limits": {"header_byte": 1}})", "limits.header_byte",
                      "unknown key (expected one of: header_bytes, header_count, name_bytes, "
                      "value_bytes, request_line_bytes, streams_per_connection, max_connections, "
@@ -231,9 +232,9 @@ TEST_CASE("config file: listener errors") {
   check_config_error(R"({"listeners": [{"protocol": "http", "port": 80.0}]})", "listeners[0].port",
                      port_why);
   check_config_error(R"({"listeners": [{"port": 80}]})", "listeners[0].protocol",
-                     "is required (http, https, fcgi, scgi or ajp)");
+                     "is required (http, https, fcgi, scgi, ajp or status)");
   check_config_error(R"({"listeners": [{"protocol": "spdy"}]})", "listeners[0].protocol",
-                     "'spdy' is not one of http, https, fcgi, scgi, ajp");
+                     "'spdy' is not one of http, https, fcgi, scgi, ajp or status");
   check_config_error(R"({"listeners": [{"protocol": "ajp", "packet_size": 4096}]})",
                      "listeners[0].packet_size", "must be an integer 8192-65536");
   check_config_error(R"({"listeners": [{"protocol": "ajp", "secret": ""}]})", "listeners[0].secret",
@@ -591,7 +592,8 @@ TEST_CASE("project: structure errors") {
   check_project_error(R"({"backend": "echo"})", "backend", "must be an object");
   check_project_error(
       R"({"backend": {"type": "echo"}, "name": "x"})", "name",
-      "unknown key (expected one of: description, backend, spawn, auth, static, sendfile)");
+      "unknown key (expected one of: description, backend, spawn, auth, static, sendfile, "
+      "access_log)");
   check_project_error(R"({"backend": {"type": "echo"}, "description": 1})", "description",
                       "must be a string");
 }
