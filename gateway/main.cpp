@@ -20,8 +20,10 @@
 #include "gateway/io/timer.h"
 #include "gateway/listener.h"
 #include "gateway/log.h"
+#include "gateway/observability.h"
 #include "gateway/server.h"
 #include "gateway/spawn/app_launcher.h"
+#include "gateway/startup.h"
 
 namespace {
 
@@ -75,60 +77,21 @@ void run_until_stopped(uv_loop_t& loop, gw::Server& server) {
 int main(int argc, char** argv) {
   if (int status = gw::run_app_launcher_if_asked(argc, argv); status >= 0) return status;
   std::signal(SIGPIPE, SIG_IGN);
-  gw::CliResult cli;
-  if (auto err = gw::parse_cli(argc, argv, lookup_env, cli)) return fail_config(*err);
-  if (cli.action == gw::CliResult::Action::Help) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  gw::Startup startup;
+  if (auto err = gw::load_startup(args, lookup_env, startup)) return fail_config(*err);
+  if (startup.cli.action == gw::CliResult::Action::Help) {
     std::fputs(gw::help_text().c_str(), stdout);
     return 0;
   }
-  if (cli.action == gw::CliResult::Action::Version) {
+  if (startup.cli.action == gw::CliResult::Action::Version) {
     std::printf("gatewayd %s\n", GATEWAYD_VERSION);
     return 0;
   }
-  gw::ServerConfig& config = cli.config;
-  if (!cli.config_file.empty()) {
-    if (auto err = gw::load_config_file(cli.config_file, config)) return fail_config(*err);
-  }
-
-  // Status listeners (--status-listen) never stand in for the listener
-  // that serves the projects.
-  const auto serving = std::count_if(config.listeners.begin(), config.listeners.end(),
-                                     [](const gw::ListenerConfig& l) { return !l.status; });
-  bool cgi_mode = false;
-  if (cli.protocol_given && !cli.address_given && serving == 1 && gw::fd0_is_listening_socket()) {
-    // Spawned with the socket on fd 0 and only a --protocol: serve fd 0.
-    config.listeners[0].inherited_fd0 = true;
-    config.listeners[0].host.clear();
-    config.listeners[0].port = 0;
-  }
-  if (serving == 0) {
-    gw::ListenerConfig l;
-    if (gw::fd0_is_listening_socket()) {
-      // Spawned by a web server (lighttpd bin-path, mod_fcgid, spawn-fcgi)
-      // with the listening socket on fd 0: FastCGI, as the spec says.
-      l.protocol = gw::Protocol::FastCgi;
-      l.inherited_fd0 = true;
-    } else if (gw::cgi_environment_present()) {
-      cgi_mode = true;
-    } else {
-      // tracd's default: HTTP on port 80, all interfaces.
-      l.protocol = gw::Protocol::Http;
-      l.port = 80;
-    }
-    if (!cgi_mode) config.listeners.insert(config.listeners.begin(), l);
-  }
-
-  if (auto err = gw::validate(config)) return fail_config(*err);
-  std::vector<gw::ProjectConfig> projects;
-  if (auto err = gw::load_projects(config, projects)) return fail_config(*err);
-  std::optional<gw::IndexTemplate> index_template;
-  if (!config.index_template.empty()) {
-    gw::IndexTemplate parsed;
-    if (auto err = gw::load_index_template(config.index_template, parsed)) {
-      return fail_config({"--index-template", *err});
-    }
-    index_template = std::move(parsed);
-  }
+  gw::ServerConfig& config = startup.config;
+  std::vector<gw::ProjectConfig>& projects = startup.projects;
+  std::optional<gw::IndexTemplate>& index_template = startup.index_template;
+  const bool cgi_mode = startup.cgi_mode;
   if (config.check_only) {
     std::printf("gatewayd: configuration OK (%zu project%s, %zu listener%s)\n", projects.size(),
                 projects.size() == 1 ? "" : "s", config.listeners.size(),
@@ -155,9 +118,12 @@ int main(int argc, char** argv) {
   loop.data = nullptr;  // io::defer keeps its state here
   int status = 0;
   {
-    gw::Server server(&loop, config, std::move(projects), std::move(index_template));
+    gw::Server server(&loop, config, projects, std::move(index_template));
     std::string failure;
-    if (auto err = server.start()) failure = *err;
+    auto observability = gw::Observability::attach(server, config, projects, failure);
+    if (failure.empty()) {
+      if (auto err = server.start()) failure = *err;
+    }
     if (failure.empty() && !config.pidfile.empty()) failure = gw::write_pidfile(config.pidfile);
     if (failure.empty()) failure = gw::drop_privileges(config.user, config.group);
     if (!failure.empty()) {
