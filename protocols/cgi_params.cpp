@@ -264,6 +264,15 @@ void map_other(Header& var, bool has_content_type, Request& out) {
 
 }  // namespace
 
+bool valid_cgi_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F || c == '=') return false;
+  }
+  return true;
+}
+
 std::string quote_for_log(std::string_view value, size_t max) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out = "'";

@@ -73,6 +73,11 @@ std::vector<Header> cgi_from_request(const Request& request, const CgiContext& c
 // 100..999 becomes 500.
 std::string format_cgi_head(const ResponseHead& head);
 
+// Whether a CGI variable name can be passed on as it is: not empty, no NUL,
+// '=' or control character. A name with '=' would become a different
+// variable in a CGI script's environment ("A=B" + "x" reads as A = "B=x").
+bool valid_cgi_name(std::string_view name);
+
 // A value quoted for an error message: at most `max` bytes, bytes outside
 // printable ASCII as \xNN, so that front-end data cannot forge log lines.
 std::string quote_for_log(std::string_view value, size_t max = 128);

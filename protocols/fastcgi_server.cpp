@@ -42,7 +42,7 @@ FeedResult FastCgiServerCodec::feed(std::string_view in, std::vector<Event>& eve
   std::optional<CodecError> err;
   size_t pos = framer_.feed(
       in, err, [&](const RecordHeader& h) { return on_header(h); },
-      [&](std::string_view data) { return on_content(data, events); },
+      [&](std::string_view data) { return on_content(data, events, out); },
       [&] { return on_record_end(events, out); });
   if (err) error_ = err;
   return FeedResult{pos, std::move(err)};
@@ -130,7 +130,8 @@ std::optional<CodecError> FastCgiServerCodec::check_body_bound(const Stream& s) 
 }
 
 std::optional<CodecError> FastCgiServerCodec::on_content(std::string_view data,
-                                                         std::vector<Event>& events) {
+                                                         std::vector<Event>& events,
+                                                         std::string& out) {
   if (sink_ == Sink::Skip || data.empty()) return std::nullopt;
   if (sink_ == Sink::Buffer) {
     record_buf_.append(data);
@@ -141,11 +142,17 @@ std::optional<CodecError> FastCgiServerCodec::on_content(std::string_view data,
   if (it == streams_.end() || it->second.phase == Phase::Aborted) return std::nullopt;
   Stream& s = it->second;
   if (sink_ == Sink::Params) {
-    if (auto err = s.params->feed(data, s.vars)) {
-      err->what = id_text(record_.request_id) + ": " + err->what;
-      return err;
+    auto err = s.params->feed(data, s.vars);
+    if (!err) return std::nullopt;
+    if (err->http_status == 431) {
+      // Well-formed but over a limit: the request gets its 431 (the front
+      // end passes it on instead of a bare 502); the rest of its records
+      // are ignored as those of an inactive id. Malformed pairs close.
+      sink_ = Sink::Skip;
+      return reject(record_.request_id, *err, out);
     }
-    return std::nullopt;
+    err->what = id_text(record_.request_id) + ": " + err->what;
+    return err;
   }
   // on_app_header() checked the whole record against the body bounds.
   s.body_bytes += data.size();

@@ -74,7 +74,8 @@ class FastCgiServerCodec final : public ServerCodec {
   std::optional<CodecError> on_header(const fcgi::RecordHeader& header);
   std::optional<CodecError> on_app_header(Stream& s);
   std::optional<CodecError> check_body_bound(const Stream& s) const;
-  std::optional<CodecError> on_content(std::string_view data, std::vector<Event>& events);
+  std::optional<CodecError> on_content(std::string_view data, std::vector<Event>& events,
+                                       std::string& out);
   std::optional<CodecError> on_record_end(std::vector<Event>& events, std::string& out);
   std::optional<CodecError> on_management(std::string& out);
   std::optional<CodecError> on_begin(std::string& out);

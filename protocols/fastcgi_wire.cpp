@@ -128,12 +128,9 @@ bool append_pair(std::string& out, std::string_view name, std::string_view value
 
 std::optional<CodecError> check_pair(std::string_view name, std::string_view value) {
   if (name.empty()) return malformed("FastCGI param with an empty name");
-  for (char ch : name) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '=') {
-      return malformed("FastCGI param name " + quote_for_log(name) +
-                       " contains NUL, '=' or a control character");
-    }
+  if (!valid_cgi_name(name)) {
+    return malformed("FastCGI param name " + quote_for_log(name) +
+                     " contains NUL, '=' or a control character");
   }
   if (value.find('\0') != std::string_view::npos) {
     return malformed("FastCGI param " + quote_for_log(name) + " has a value containing NUL");

@@ -180,6 +180,10 @@ std::optional<CodecError> ScgiServerCodec::parse_block(std::string_view block,
       return CodecError{400, "SCGI header block: variable " + std::to_string(vars.size() + 1) +
                                  " has an empty name"};
     }
+    if (!valid_cgi_name(name)) {
+      return CodecError{400, "SCGI variable name " + quote_for_log(name) +
+                                 " contains '=' or a control character"};
+    }
     if (vars.size() == limits_.header_count) {
       return too_large("SCGI header block has more than " + std::to_string(limits_.header_count) +
                        " variables (limits.header_count)");

@@ -501,9 +501,19 @@ TEST_CASE("fastcgi server: 1- and 4-byte lengths, and the 4-byte form for short 
   CHECK(r.requests[0].second.method == "GET");
 }
 
+// The answer a request over a params limit gets, as the codec writes it.
+std::string answer_431(StreamId id) {
+  std::string body = "431 Request Header Fields Too Large\n";
+  return rec(6, id,
+             "Status: 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
+             "Content-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body) +
+         rec(6, id, "") + rec(3, id, B("\0\0\0\0\0\0\0\0"));
+}
+
 TEST_CASE("fastcgi server: a 1 MiB value needs a raised value limit") {
   std::string value(1024 * 1024, 'm');
-  std::string input = begin(1, true);
+  std::string input = begin(1, false);
   gw::fcgi::encode_params(input, 1, {{"REQUEST_METHOD", "GET"}, {"HTTP_X_BIG", value}});
   Limits limits;
   limits.header_bytes = 2 * 1024 * 1024;
@@ -512,6 +522,7 @@ TEST_CASE("fastcgi server: a 1 MiB value needs a raised value limit") {
   CHECK(refused.error->http_status == 431);
   CHECK(refused.error->what.find("value of 1048576 bytes") != std::string::npos);
   CHECK(refused.requests.empty());
+  CHECK(refused.out == answer_431(1));
 
   limits.value_bytes = 1024 * 1024;
   Run accepted = run({input}, limits);
@@ -520,36 +531,58 @@ TEST_CASE("fastcgi server: a 1 MiB value needs a raised value limit") {
   CHECK(accepted.requests[0].second.header("X-Big")->size() == value.size());
 }
 
+// A request over a params limit gets 431 on its own id: with FCGI_KEEP_CONN
+// the connection carries on (the request's later records are ignored),
+// without it the answer is followed by an error that closes it.
 TEST_CASE("fastcgi server: params limits") {
-  SUBCASE("total bytes") {
+  struct Over {
+    const char* what;
     Limits limits;
-    limits.header_bytes = 100;
-    Run r = run(
-        {begin(1, true) + params(1, {{"REQUEST_METHOD", "GET"}, {"HTTP_X", std::string(90, 'a')}})},
-        limits);
-    REQUIRE(r.error.has_value());
-    CHECK(r.error->http_status == 431);
-  }
-  SUBCASE("pair count") {
-    Limits limits;
-    limits.header_count = 2;
-    Run r = run({begin(1, true) + params(1, {{"REQUEST_METHOD", "GET"}, {"A", "1"}, {"B", "2"}})},
-                limits);
-    REQUIRE(r.error.has_value());
-    CHECK(r.error->what.find("more than 2 pairs") != std::string::npos);
-  }
-  SUBCASE("name length") {
-    Limits limits;
-    limits.name_bytes = 8;
-    Run r = run({begin(1, true) + params(1, {{"REQUEST_METHOD", "GET"}})}, limits);
-    REQUIRE(r.error.has_value());
-    CHECK(r.error->what.find("name of 14 bytes") != std::string::npos);
+    std::vector<Header> vars;
+    const char* reason;
+  };
+  Limits total, count, name;
+  total.header_bytes = 100;
+  // Each limit leaves room for the follow-up request (kGet).
+  count.header_count = 4;
+  name.name_bytes = 14;
+  const std::vector<Over> cases = {
+      {"total bytes",
+       total,
+       {{"REQUEST_METHOD", "GET"}, {"HTTP_X", std::string(90, 'a')}},
+       "params exceed 100 bytes"},
+      {"pair count",
+       count,
+       {{"REQUEST_METHOD", "GET"}, {"A", "1"}, {"B", "2"}, {"C", "3"}, {"D", "4"}},
+       "more than 4 pairs"},
+      {"name length",
+       name,
+       {{"REQUEST_METHOD", "GET"}, {"HTTP_X_ABCDEFGH", "1"}},
+       "name of 15 bytes"},
+  };
+  for (const auto& c : cases) {
+    INFO(std::string(c.what));
+    Run kept = run_all_ways(begin(1, true) + params(1, c.vars) + rec(5, 1, "late") + rec(5, 1, "") +
+                                begin(2, true) + params(2, kGet),
+                            c.limits);
+    REQUIRE_FALSE_MESSAGE(kept.error, (kept.error ? kept.error->what : ""));
+    CHECK(kept.out == answer_431(1));
+    REQUIRE(kept.requests.size() == 1);
+    CHECK(kept.requests[0].first == 2);
+    CHECK(kept.transcript.size() == 1);
+
+    Run closed = run_all_ways(begin(1, false) + params(1, c.vars), c.limits);
+    REQUIRE(closed.error.has_value());
+    CHECK(closed.error->http_status == 431);
+    CHECK(closed.error->what.find(c.reason) != std::string::npos);
+    CHECK(closed.out == answer_431(1));
   }
   SUBCASE("huge declared lengths fail before any allocation (CVE-2025-23016)") {
     std::string evil = B("\xff\xff\xff\xff\xff\xff\xff\xff") + "x";
-    Run r = run_all_ways(begin(1, true) + rec(4, 1, evil));
+    Run r = run_all_ways(begin(1, false) + rec(4, 1, evil));
     REQUIRE(r.error.has_value());
     CHECK(r.error->http_status == 431);
+    CHECK(r.out == answer_431(1));
   }
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "protocols/cgi_params.h"
 #include "protocols/scgi_server.h"
 #include "tests/support/split.h"
 
@@ -468,6 +469,15 @@ TEST_CASE("scgi server: variable errors") {
   dup.push_back({"HTTP_X", "a"});
   dup.push_back({"HTTP_X", "b"});
   check_error(netstring(dup), 400, "SCGI variable 'HTTP_X' appears twice");
+  // A name a CGI environment would read differently is refused, as FastCGI does.
+  for (const std::string& name :
+       {std::string("A=B"), std::string("A\x01B"), std::string("A\x7f")}) {
+    std::vector<Header> vars = get_vars();
+    vars.push_back({name, "x"});
+    check_error(
+        netstring(vars), 400,
+        "SCGI variable name " + gw::quote_for_log(name) + " contains '=' or a control character");
+  }
   // The CGI mapping's own refusals come through unchanged.
   check_error(netstring({{"CONTENT_LENGTH", "0"}, {"SCGI", "1"}}), 400, "REQUEST_METHOD missing");
   check_error(netstring({{"CONTENT_LENGTH", "0"},
