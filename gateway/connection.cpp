@@ -211,6 +211,8 @@ void Connection::process_input() {
       if (r.error) {
         log::warn(tag() + ": protocol error: " + r.error->what);
         flush();
+        // The peer may still be sending: no reset may overtake our answer.
+        stream_->close_lingering();
         close(true);
         break;
       }
@@ -395,6 +397,11 @@ void Connection::end_request(StreamId id, bool aborted) {
   retire(id);
   flush_soon();
   if (!keep) {
+    // Unread input (a body nobody asked for) would turn the close into a
+    // reset. What is gathered in out_ goes first: a lingering stream takes
+    // no more writes.
+    flush();
+    if (!input_eof_) stream_->close_lingering();
     close(true);
     return;
   }

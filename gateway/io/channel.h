@@ -48,6 +48,9 @@ class Channel {
 
   // Closes; with flush, after the queued bytes are written.
   virtual void close(bool flush) = 0;
+  // close(true) for a peer that may still be sending (an error answer to a
+  // request whose input was not all read): see Stream::close_lingering.
+  virtual void close_lingering() { close(true); }
   virtual bool closing() const = 0;
 
   // Null on a plain channel, and on a TLS one before its handshake completed.

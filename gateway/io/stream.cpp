@@ -33,6 +33,12 @@ std::string uv_error_text(int uv_error) {
   return std::string(uv_err_name(uv_error)) + ": " + uv_strerror(uv_error);
 }
 
+struct Stream::Linger {
+  uv_timer_t timer;
+  Stream* stream;
+  size_t discarded = 0;
+};
+
 struct Stream::WriteReq {
   uv_write_t req;
   Stream* stream;
@@ -44,6 +50,12 @@ Stream::Stream(uv_stream_t* handle) : handle_(handle) {
 }
 
 Stream::~Stream() {
+  if (linger_) {
+    // Destroyed while lingering: no callback may reach us any more.
+    handle_->data = nullptr;
+    end_linger();
+    return;
+  }
   if (handle_ == nullptr) return;  // already closed
   if (!closing_) {
     handle_->data = nullptr;
@@ -61,11 +73,11 @@ int Stream::fd() const {
 }
 
 void Stream::read_start() {
-  if (reading_ || closing_) return;
+  if (reading_ || closing_ || linger_) return;
   reading_ = true;
   uv_read_start(handle_, alloc_cb, [](uv_stream_t* h, ssize_t n, const uv_buf_t* buf) {
     auto* self = static_cast<Stream*>(h->data);
-    if (!self || !self->handler_) return;
+    if (!self || !self->handler_ || self->linger_) return;
     if (n > 0) {
       self->handler_->on_read(std::string_view(buf->base, static_cast<size_t>(n)));
     } else if (n == UV_EOF) {
@@ -85,7 +97,7 @@ void Stream::read_stop() {
 }
 
 void Stream::write(std::string_view data) {
-  if (closing_ || data.empty()) return;
+  if (closing_ || linger_ || data.empty()) return;
   if (queued_ == 0) {
     // Fast path: most responses fit the socket buffer at once.
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
@@ -123,7 +135,9 @@ void Stream::on_write(uv_write_t* req, int status) {
     return;
   }
   if (self->queued_ == 0) {
-    if (self->close_after_flush_) {
+    if (self->linger_after_flush_) {
+      self->start_linger();
+    } else if (self->close_after_flush_) {
       self->finish_close();
     } else if (self->handler_) {
       self->handler_->on_drain();
@@ -132,6 +146,10 @@ void Stream::on_write(uv_write_t* req, int status) {
 }
 
 void Stream::close(bool flush) {
+  if (linger_) {
+    if (!flush) end_linger();
+    return;
+  }
   if (closing_ || close_after_flush_) {
     if (!flush && !closing_) finish_close();
     return;
@@ -141,6 +159,54 @@ void Stream::close(bool flush) {
     close_after_flush_ = true;
     return;
   }
+  finish_close();
+}
+
+void Stream::close_lingering() {
+  if (linger_ || closing_ || close_after_flush_) return;
+  read_stop();
+  if (queued_ > 0) {
+    close_after_flush_ = true;
+    linger_after_flush_ = true;
+    return;
+  }
+  start_linger();
+}
+
+void Stream::start_linger() {
+  linger_after_flush_ = false;
+  close_after_flush_ = false;
+  linger_ = new Linger{{}, this};
+  uv_timer_init(handle_->loop, &linger_->timer);
+  linger_->timer.data = linger_;
+  uv_timer_start(
+      &linger_->timer, [](uv_timer_t* t) { static_cast<Linger*>(t->data)->stream->end_linger(); },
+      kLingerMs, 0);
+  // The FIN tells the peer the answer is complete. The request owns itself:
+  // its callback may run after the stream is gone (UV_ECANCELED).
+  auto* shutdown = new uv_shutdown_t;
+  if (uv_shutdown(shutdown, handle_, [](uv_shutdown_t* req, int) { delete req; }) != 0) {
+    delete shutdown;
+  }
+  uv_read_start(handle_, alloc_cb, [](uv_stream_t* h, ssize_t n, const uv_buf_t*) {
+    auto* self = static_cast<Stream*>(h->data);
+    if (!self || !self->linger_) return;
+    if (n < 0) {
+      self->end_linger();  // EOF: the peer has read our FIN; or an error
+    } else if ((self->linger_->discarded += static_cast<size_t>(n)) > kLingerBytes) {
+      self->end_linger();
+    }
+  });
+}
+
+void Stream::end_linger() {
+  if (!linger_) return;
+  uv_read_stop(handle_);
+  linger_->stream = nullptr;
+  uv_timer_stop(&linger_->timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&linger_->timer),
+           [](uv_handle_t* t) { delete static_cast<Linger*>(t->data); });
+  linger_ = nullptr;
   finish_close();
 }
 

@@ -44,7 +44,16 @@ class Stream : public Channel {
 
   // Closes the stream; with flush, after the queued bytes are written.
   void close(bool flush) override;
-  bool closing() const override { return closing_; }
+  // close(true), but once the queued bytes are written the stream is
+  // half-closed and what the peer still sends is read and dropped (at most
+  // kLingerBytes, for at most kLingerMs) before the socket closes. Closing
+  // a socket with unread input makes the kernel send a reset, which can
+  // destroy an error answer before the peer has read it. The handler hears
+  // nothing more but on_closed(). close(false) cuts the wait short.
+  void close_lingering() override;
+  static constexpr uint64_t kLingerMs = 5000;
+  static constexpr size_t kLingerBytes = 4 << 20;
+  bool closing() const override { return closing_ || linger_ != nullptr; }
 
   int fd() const;
   uv_stream_s* handle() { return handle_; }
@@ -78,6 +87,9 @@ class Stream : public Channel {
   static int start_connect(uv_loop_s* loop, const Address& address, ConnectCallback done,
                            const std::shared_ptr<PendingConnect>& pending);
   void finish_close();
+  void start_linger();
+  void end_linger();
+  struct Linger;
 
   uv_stream_s* handle_;
   StreamHandler* handler_ = nullptr;
@@ -85,6 +97,8 @@ class Stream : public Channel {
   bool reading_ = false;
   bool closing_ = false;
   bool close_after_flush_ = false;
+  bool linger_after_flush_ = false;
+  Linger* linger_ = nullptr;  // while lingering; freed by its timer's close
 };
 
 std::string uv_error_text(int uv_error);
