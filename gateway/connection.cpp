@@ -453,9 +453,14 @@ void Connection::on_eof() {
     if (!state->body_done_) waiting_for_body = true;
   }
   // A front end closing mid-request has given up on it (FastCGI: "connection
-  // close = abort of every request on it"). One that only half-closed after
-  // sending whole requests still gets its answers.
-  if (requests_.empty() || waiting_for_body) close(false);
+  // close = abort of every request on it"; nginx, Apache and mod_jk close
+  // rather than half-close, and nginx itself takes a client's EOF for an
+  // abort): its requests are cancelled, so that a CGI process or an app
+  // request does not run on for nobody. SCGI alone delimits the response by
+  // the close, so an SCGI client may half-close after a whole request and
+  // still gets its answer.
+  const bool half_close_allowed = listener_.protocol == Protocol::Scgi && !waiting_for_body;
+  if (requests_.empty() || !half_close_allowed) close(false);
 }
 
 void Connection::on_error(int uv_error) {
