@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include "dispatch/auth/auth_backend.h"
+#include "dispatch/backends/body_buffer.h"
 #include "dispatch/backends/cgi_backend.h"
 #include "dispatch/backends/echo.h"
 #include "dispatch/backends/fastcgi_backend.h"
@@ -67,6 +68,9 @@ std::unique_ptr<Backend> make_project_backend(uv_loop_t* loop, const ProjectConf
   } else {
     backend = make_app_backend(loop, project.name, project.backend);
   }
+  // Around the app alone: static mounts, X-Sendfile answers and a refused
+  // login never wait for a body.
+  if (project.buffer_body) backend = wrap_body_buffer(std::move(backend), *project.buffer_body);
   if (project.sendfile.mode != SendfileOptions::Mode::Off) {
     backend = wrap_sendfile(std::move(backend), project.sendfile);
   }

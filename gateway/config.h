@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dispatch/auth/auth_options.h"
+#include "dispatch/backends/body_buffer.h"
 #include "dispatch/backends/mount_options.h"
 #include "gateway/spawn/spawn_options.h"
 #include "protocols/limits.h"
@@ -101,6 +102,8 @@ struct ProjectConfig {
   std::vector<StaticMount> mounts;  // "static": served before the backend
   SendfileOptions sendfile;         // "sendfile": X-Sendfile / X-Accel-Redirect
   std::string access_log;           // "access_log": this project's own (absolute)
+  // "buffer_body": read the whole request body before the app sees it.
+  std::optional<BodyBufferOptions> buffer_body;
 
   // Two loads of an unchanged project.json compare equal: a reload keeps
   // such a project running untouched.

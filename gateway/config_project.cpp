@@ -214,6 +214,34 @@ std::optional<ConfigError> read_backend(const Obj& top, const std::string& dir, 
   return o.error("type", "must be one of " + types);
 }
 
+// "buffer_body": true (the defaults) or {"memory_bytes": N, "temp_dir": DIR}.
+std::optional<ConfigError> read_body_buffer(const Obj& top, const std::string& dir,
+                                            std::optional<BodyBufferOptions>& out) {
+  const Json* j = top.find("buffer_body");
+  if (!j) return std::nullopt;
+  if (j->is_boolean()) {
+    if (j->get<bool>()) out.emplace();
+    return std::nullopt;
+  }
+  if (!j->is_object()) {
+    return top.error("buffer_body", "must be true, false or {\"memory_bytes\", \"temp_dir\"}");
+  }
+  Obj o(*j, top.file(), "buffer_body");
+  if (auto e = o.only({"memory_bytes", "temp_dir"})) return e;
+  BodyBufferOptions options;
+  uint64_t memory = options.memory_bytes;
+  if (auto e = o.get_uint("memory_bytes", 0, uint64_t{1} << 30, memory)) return e;
+  options.memory_bytes = static_cast<size_t>(memory);
+  if (auto e = o.get_string("temp_dir", options.temp_dir)) return e;
+  options.temp_dir = resolve_from(dir, options.temp_dir);
+  struct stat st {};
+  if (::stat(options.temp_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return o.error("temp_dir", "'" + options.temp_dir + "' is not a directory");
+  }
+  out = std::move(options);
+  return std::nullopt;
+}
+
 std::optional<ConfigError> load_project_unguarded(const std::string& given_dir,
                                                   ProjectConfig& out) {
   const std::string dir = strip_trailing_slashes(given_dir);
@@ -229,12 +257,13 @@ std::optional<ConfigError> load_project_unguarded(const std::string& given_dir,
   if (p.name.empty() || p.name == "." || p.name == "..") p.name = abs.filename().string();
   if (p.name.empty()) return ConfigError{dir, "cannot serve the root directory as a project"};
   Obj top(json, file, "");
-  if (auto e = top.only(
-          {"description", "backend", "spawn", "auth", "static", "sendfile", "access_log"})) {
+  if (auto e = top.only({"description", "backend", "spawn", "auth", "static", "sendfile",
+                         "access_log", "buffer_body"})) {
     return e;
   }
   if (auto e = top.get_string("access_log", p.access_log)) return e;
   if (!p.access_log.empty()) p.access_log = resolve_from(p.dir, p.access_log);
+  if (auto e = read_body_buffer(top, p.dir, p.buffer_body)) return e;
   if (auto e = top.get_string("description", p.description, /*allow_empty=*/true)) return e;
   if (auto e = read_backend(top, p.dir, p.backend)) return e;
   if (auto e = read_spawn(top, p.dir, p.backend, p.spawn)) return e;
