@@ -593,7 +593,7 @@ TEST_CASE("project: structure errors") {
   check_project_error(
       R"({"backend": {"type": "echo"}, "name": "x"})", "name",
       "unknown key (expected one of: description, backend, spawn, auth, static, sendfile, "
-      "access_log)");
+      "access_log, buffer_body)");
   check_project_error(R"({"backend": {"type": "echo"}, "description": 1})", "description",
                       "must be a string");
 }
