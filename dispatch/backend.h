@@ -19,9 +19,12 @@
 //    on sink.on_body_drained().
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "protocols/request.h"
 
@@ -55,6 +58,30 @@ class Exchange {
   virtual void cancel() = 0;
 };
 
+// What a backend tells the status page about the connections and processes
+// behind it (Backend::report). Wrappers (auth, static mounts, X-Sendfile)
+// pass the call on to the backend they wrap.
+struct BackendReport {
+  struct Upstream {
+    std::string name;               // "app:9000 (10.0.0.7:9000)"
+    std::optional<uint64_t> open;   // connections open (idle, busy, connecting)
+    std::optional<uint64_t> idle;   // kept open for reuse
+    std::optional<uint64_t> limit;  // most connections the app takes (0: none known)
+  };
+  struct Process {
+    uint32_t instance = 0;
+    int pid = 0;  // 0: none running
+    std::string state;
+    std::string address;
+    uint64_t requests = 0;
+    uint32_t in_flight = 0;
+    uint32_t restarts = 0;
+  };
+  std::vector<Upstream> upstreams;
+  std::vector<Process> processes;         // spawned app processes
+  std::optional<uint64_t> cgi_processes;  // CGI scripts running
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -65,6 +92,8 @@ class Backend {
   // The daemon is stopping: release what keeps the loop alive (idle upstream
   // connections, timers). Exchanges still running may finish.
   virtual void shutdown() {}
+  // Adds what the status page shows about this backend (nothing by default).
+  virtual void report(BackendReport& /*out*/) const {}
 };
 
 }  // namespace gw

@@ -171,7 +171,8 @@ std::optional<ConfigError> read_limits(const Obj& top, Limits& limits) {
   Obj o(*j, top.file(), "limits");
   if (auto e = o.only({"header_bytes", "header_count", "name_bytes", "value_bytes",
                        "request_line_bytes", "streams_per_connection", "max_connections",
-                       "max_body_bytes", "output_high_water"})) {
+                       "max_body_bytes", "output_high_water", "header_timeout_ms",
+                       "body_timeout_ms", "keepalive_timeout_ms", "request_timeout_ms"})) {
     return e;
   }
   constexpr uint64_t kGiB = uint64_t{1} << 30;
@@ -191,6 +192,16 @@ std::optional<ConfigError> read_limits(const Obj& top, Limits& limits) {
     uint64_t value = *target;
     if (auto e = o.get_uint(field.key, field.min, field.max, value)) return e;
     *target = static_cast<size_t>(value);
+  }
+  // Timeouts: up to a day; 0 switches one off.
+  const std::pair<std::string_view, uint64_t*> timeouts[] = {
+      {"header_timeout_ms", &limits.header_timeout_ms},
+      {"body_timeout_ms", &limits.body_timeout_ms},
+      {"keepalive_timeout_ms", &limits.keepalive_timeout_ms},
+      {"request_timeout_ms", &limits.request_timeout_ms},
+  };
+  for (const auto& [key, target] : timeouts) {
+    if (auto e = o.get_uint(key, 0, 86'400'000, *target)) return e;
   }
   return o.get_uint("max_body_bytes", 0, std::numeric_limits<uint64_t>::max(),
                     limits.max_body_bytes);

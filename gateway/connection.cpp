@@ -16,9 +16,10 @@ namespace gw {
 
 namespace {
 
-// Connections with no request in flight are closed after this long. Front
-// ends that keep FastCGI connections (nginx keepalive, LiteSpeed) reconnect.
-constexpr uint64_t kIdleTimeoutMs = 120'000;
+// HTTP's answer when a request head or body does not come in time.
+constexpr std::string_view kRequestTimeout =
+    "HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
+    "Connection: close\r\n\r\n408 Request Timeout\n";
 
 std::string http_date() {
   // Formatted once a second at most: this runs for every HTTP response.
@@ -128,6 +129,7 @@ class Connection::RequestState final : public ResponseSink {
   // that the exchange is destroyed first.
   std::shared_ptr<Backend> backend_;
   std::unique_ptr<Exchange> exchange_;
+  std::unique_ptr<io::Timer> deadline_;  // limits.request_timeout_ms, when set
   bool head_sent_ = false;
   bool finished_ = false;   // response complete (or abandoned)
   bool body_done_ = false;  // request body fully received
@@ -135,14 +137,16 @@ class Connection::RequestState final : public ResponseSink {
   bool recorded_ = false;  // request_finished() was called
 };
 
-Connection::Connection(Server& server, const ListenerConfig& listener,
+Connection::Connection(Server& server, std::shared_ptr<const ListenerConfig> listener,
                        std::unique_ptr<io::Channel> channel, PeerInfo peer)
     : server_(server),
-      listener_(listener),
+      listener_config_(std::move(listener)),
+      listener_(*listener_config_),
       stream_(std::move(channel)),
-      codec_(make_server_codec(listener, server.limits())),
+      codec_(make_server_codec(listener_, server.limits())),
       peer_(std::move(peer)),
-      idle_timer_(server.loop()) {
+      idle_timer_(server.loop()),
+      body_timer_(server.loop()) {
   stream_->set_handler(this);
 }
 
@@ -160,21 +164,112 @@ std::string Connection::tag() const {
   return t;
 }
 
+// With no request in flight the connection may sit idle for the keep-alive
+// timeout (front ends that keep FastCGI connections, nginx keepalive and
+// LiteSpeed, reconnect); once bytes of a new request come, its head has the
+// header timeout from its first byte (on_read). A request in flight stops
+// both: the body and the backend have timeouts of their own.
 void Connection::arm_idle_timer() {
   if (closing_) return;
-  if (requests_.empty()) {
-    idle_timer_.start(kIdleTimeoutMs, [this] { close(false); });
-  } else {
+  head_timer_on_ = false;
+  if (!requests_.empty()) {
     idle_timer_.stop();
+    return;
+  }
+  const uint64_t ms = server_.limits().keepalive_timeout_ms;
+  if (ms == 0) {
+    idle_timer_.stop();
+  } else {
+    idle_timer_.start(ms, [this] { close(false); });
   }
 }
 
+void Connection::update_body_timer(bool progress) {
+  const uint64_t ms = server_.limits().body_timeout_ms;
+  bool waiting = false;
+  for (const auto& [id, state] : requests_) {
+    if (!state->body_done_) waiting = true;
+  }
+  // Only while we read: a body paused by a congested backend is not late.
+  if (closing_ || ms == 0 || !waiting || !stream_->reading()) {
+    if (body_timer_on_) body_timer_.stop();
+    body_timer_on_ = false;
+    return;
+  }
+  if (progress || !body_timer_on_) {
+    body_timer_on_ = true;
+    body_timer_.start(ms, [this] { on_body_timeout(); });
+  }
+}
+
+void Connection::on_header_timeout() {
+  log::info(tag() + ": request head not complete after " +
+            std::to_string(server_.limits().header_timeout_ms) +
+            " ms (limits.header_timeout_ms), closing");
+  if (listener_.protocol == Protocol::Http) out_.append(kRequestTimeout);
+  close_after_timeout();
+}
+
+void Connection::on_body_timeout() {
+  body_timer_on_ = false;
+  if (closing_) return;
+  log::info(tag() + ": no request body bytes for " +
+            std::to_string(server_.limits().body_timeout_ms) +
+            " ms (limits.body_timeout_ms), closing");
+  std::vector<StreamId> late;
+  for (const auto& [id, state] : requests_) {
+    if (!state->body_done_ && !state->head_sent_ && !state->finished_) late.push_back(id);
+  }
+  for (StreamId id : late) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    RequestState& st = *it->second;
+    if (st.exchange_) st.exchange_->cancel();
+    st.exchange_.reset();
+    respond_locally(st, 408, "text/plain; charset=utf-8", "408 Request Timeout\n");
+    if (closing_) return;
+  }
+  close_after_timeout();
+}
+
+void Connection::on_request_timeout(StreamId id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end() || closing_) return;
+  RequestState& st = *it->second;
+  if (st.finished_) return;
+  const std::string why = "request not complete after " +
+                          std::to_string(server_.limits().request_timeout_ms) +
+                          " ms (limits.request_timeout_ms)";
+  if (st.exchange_) st.exchange_->cancel();
+  // A request whose body never came is the client's delay; otherwise the app's.
+  st.on_error(st.body_done_ ? 504 : 408, why);
+}
+
+void Connection::close_after_timeout() {
+  flush();
+  stream_->close_lingering();
+  close(true);
+}
+
 void Connection::on_read(std::string_view data) {
+  bytes_read_ += data.size();
+  if (requests_.empty() && !head_timer_on_ && !closing_) {
+    // The first bytes of a request head: from now on it has to be complete
+    // within the header timeout (slowloris), however slowly it trickles in.
+    head_timer_on_ = true;
+    const uint64_t ms = server_.limits().header_timeout_ms;
+    if (ms == 0) {
+      idle_timer_.stop();
+    } else {
+      idle_timer_.start(ms, [this] { on_header_timeout(); });
+    }
+  }
   in_.append(data);
   // A bounded input buffer: past the limit, stop reading until the codec
   // consumes (the codec itself rejects a unit larger than the limit).
   if (in_.size() >= server_.limits().input_buffer_bytes) stream_->read_stop();
   process_input();
+  update_body_timer(/*progress=*/true);
 }
 
 bool Connection::input_paused() const {
@@ -224,6 +319,12 @@ void Connection::process_input() {
   request_more_body();
   flush();
   if (closing_) return;
+  // A request answered inside this pass ended while its bytes were still
+  // in in_: the graceful stop's idle check is only true now.
+  if (draining_ && idle()) {
+    close(true);
+    return;
+  }
   // A backend paused on bytes that were only gathered, and the socket took
   // them all at once: no drain callback will come, so resume it here.
   if (congestion_signalled_ && stream_->queued() == 0) on_drain();
@@ -233,6 +334,7 @@ void Connection::process_input() {
   } else if (!input_eof_ && in_.size() < server_.limits().input_buffer_bytes) {
     stream_->read_start();
   }
+  update_body_timer(false);
 }
 
 void Connection::request_more_body() {
@@ -306,6 +408,10 @@ void Connection::start_request(RequestStarted& started) {
   requests_[started.stream] = std::move(state);
   arm_idle_timer();
   begin_record(st.record_, req);
+  if (const uint64_t ms = server_.limits().request_timeout_ms; ms != 0) {
+    st.deadline_ = std::make_unique<io::Timer>(server_.loop());
+    st.deadline_->start(ms, [this, id = started.stream] { on_request_timeout(id); });
+  }
 
   if (started.reject_status != 0) {  // e.g. AJP: wrong secret, attribute not allowed
     st.log_error("refused: " + started.reject_reason);
@@ -395,7 +501,9 @@ void Connection::end_request(StreamId id, bool aborted) {
     keep = codec_->write_end(id, out_);
   }
   retire(id);
+  served_ = true;
   flush_soon();
+  if (requests_.empty()) bytes_at_idle_ = bytes_read_;
   if (!keep) {
     // Unread input (a body nobody asked for) would turn the close into a
     // reset. What is gathered in out_ goes first: a lingering stream takes
@@ -405,7 +513,7 @@ void Connection::end_request(StreamId id, bool aborted) {
     close(true);
     return;
   }
-  if (input_eof_ && requests_.empty()) {
+  if ((input_eof_ && requests_.empty()) || (draining_ && idle())) {
     close(true);
     return;
   }
@@ -485,6 +593,14 @@ void Connection::on_drain() {
   }
 }
 
+void Connection::drain() {
+  draining_ = true;
+  // A connection accepted just before the stop has its request on the way:
+  // it is closed once that request is answered (or by the timeouts), not
+  // now. Only a kept-alive connection between requests is closed at once.
+  if (!closing_ && idle() && served_) close(true);
+}
+
 void Connection::close(bool flush_first) {
   if (closing_) {
     if (!flush_first) stream_->close(false);
@@ -493,6 +609,7 @@ void Connection::close(bool flush_first) {
   if (flush_first) flush();
   closing_ = true;
   idle_timer_.stop();
+  body_timer_.stop();
   for (auto& [id, state] : requests_) {
     if (state->exchange_ && !state->finished_) {
       state->finished_ = true;

@@ -4,7 +4,11 @@
 //
 // Lifetime: owned by the Server. It ends in exactly one place: on_closed()
 // (the socket handle has closed), which hands it back to the Server to be
-// freed on a later loop turn.
+// freed on a later loop turn. It holds its listener's settings (shared): a
+// reload may change or close the listener while this connection still serves.
+//
+// Graceful stop: drain() closes an idle connection at once and a busy one as
+// soon as its last request in flight has been answered.
 #pragma once
 
 #include <map>
@@ -36,13 +40,16 @@ std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
 class Connection final : public io::StreamHandler {
  public:
   // `channel` is a plain socket, or TLS over one for an https listener.
-  Connection(Server& server, const ListenerConfig& listener, std::unique_ptr<io::Channel> channel,
-             PeerInfo peer);
+  Connection(Server& server, std::shared_ptr<const ListenerConfig> listener,
+             std::unique_ptr<io::Channel> channel, PeerInfo peer);
   ~Connection() override;
 
   void start();
   // Stops work and closes the socket (after writing what is queued if flush).
   void close(bool flush);
+  // Graceful stop: no further request is expected; close when idle.
+  void drain();
+  size_t requests_in_flight() const { return requests_.size(); }
 
  private:
   class RequestState;
@@ -68,14 +75,26 @@ class Connection final : public io::StreamHandler {
   bool input_paused() const;
   void resume_reading();
   void arm_idle_timer();
+  void update_body_timer(bool progress);
+  void on_header_timeout();
+  void on_body_timeout();
+  void on_request_timeout(StreamId id);
+  void close_after_timeout();
   std::string tag() const;
+  // No request in flight and none begun: nothing read since the last ended.
+  bool idle() const { return requests_.empty() && in_.empty() && bytes_read_ == bytes_at_idle_; }
 
   Server& server_;
+  std::shared_ptr<const ListenerConfig> listener_config_;  // keeps listener_ valid
   const ListenerConfig& listener_;
   std::unique_ptr<io::Channel> stream_;
   std::unique_ptr<ServerCodec> codec_;
   PeerInfo peer_;
-  io::Timer idle_timer_;
+  io::Timer idle_timer_;  // keep-alive, or the head's timeout once its bytes come
+  io::Timer body_timer_;  // between two reads of a request body
+  bool head_timer_on_ = false;
+  bool served_ = false;  // a request has been answered on this connection
+  bool body_timer_on_ = false;
   std::string in_;
   std::string out_;
   std::vector<Event> events_;
@@ -85,6 +104,9 @@ class Connection final : public io::StreamHandler {
   bool in_process_ = false;
   bool refeed_ = false;
   bool congestion_signalled_ = false;  // a backend was told to pause
+  bool draining_ = false;              // graceful stop: close once idle
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_at_idle_ = 0;  // bytes_read_ when the last request in flight ended
 };
 
 }  // namespace gw

@@ -16,6 +16,9 @@ namespace gw {
 namespace {
 
 int g_ready_fd = -1;  // write end of the pipe the starter waits on
+// A process forked from the detached one, whose starter hears from its
+// parent: detach_done only points its stdio at /dev/null.
+bool g_forgotten = false;
 
 // The original process: wait for the detached one's verdict and exit with it.
 [[noreturn]] void wait_for_verdict(int read_fd, pid_t child) {
@@ -56,12 +59,15 @@ bool detach_from_terminal() {
 }
 
 void detach_done(const std::string& failure) {
-  if (g_ready_fd < 0) return;
-  const char* verdict = failure.empty() ? "OK" : "FAILED";
-  ssize_t ignored = write(g_ready_fd, verdict, std::strlen(verdict));
-  (void)ignored;
-  close(g_ready_fd);
-  g_ready_fd = -1;
+  if (g_ready_fd < 0 && !g_forgotten) return;
+  if (g_ready_fd >= 0) {
+    const char* verdict = failure.empty() ? "OK" : "FAILED";
+    ssize_t ignored = write(g_ready_fd, verdict, std::strlen(verdict));
+    (void)ignored;
+    close(g_ready_fd);
+    g_ready_fd = -1;
+  }
+  g_forgotten = false;
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     dup2(null, 0);
@@ -69,6 +75,13 @@ void detach_done(const std::string& failure) {
     dup2(null, 2);
     if (null > 2) close(null);
   }
+}
+
+void detach_forget() {
+  if (g_ready_fd < 0) return;
+  close(g_ready_fd);
+  g_ready_fd = -1;
+  g_forgotten = true;
 }
 
 std::string write_pidfile(const std::string& path) {

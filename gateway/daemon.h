@@ -19,6 +19,12 @@ bool detach_from_terminal();
 // /dev/null. A no-op when not detached.
 void detach_done(const std::string& failure);
 
+// In a process forked from the detached one (a worker of --workers): lets
+// go of the starter's pipe, whose verdict stays the parent's. Its own
+// detach_done then only points stdio at /dev/null (so its startup errors
+// still reach the terminal). A no-op when not detached.
+void detach_forget();
+
 // Writes our pid to `path` (created 0644). Returns why it cannot.
 std::string write_pidfile(const std::string& path);
 

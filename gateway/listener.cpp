@@ -1,6 +1,7 @@
 #include "gateway/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -16,8 +17,10 @@
 #include "gateway/connection.h"
 #include "gateway/io/address.h"
 #include "gateway/io/tls.h"
+#include "gateway/listen_socket.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
+#include "gateway/socket_access.h"
 
 namespace gw {
 
@@ -78,9 +81,9 @@ bool fd0_is_listening_socket() {
   return true;
 }
 
-Listener::Listener(Server& server, ListenerConfig config)
-    : server_(server), config_(std::move(config)) {
-  if (config_.name.empty()) config_.name = describe();
+Listener::Listener(Server& server, ListenerConfig config) : server_(server) {
+  if (config.name.empty()) config.name = describe_listener(config);
+  config_ = std::make_shared<const ListenerConfig>(std::move(config));
   if (const char* addrs = std::getenv("FCGI_WEB_SERVER_ADDRS")) {
     std::string bad;
     restrict_peers_ = true;
@@ -94,26 +97,48 @@ Listener::~Listener() {
   close();
 }
 
-std::string Listener::describe() const {
-  std::string p(listener_protocol_name(config_));
-  if (config_.inherited_fd0) return p + ":fd0";
-  if (!config_.unix_path.empty()) return p + ":unix:" + config_.unix_path;
+std::string describe_listener(const ListenerConfig& config) {
+  std::string p(listener_protocol_name(config));
+  if (config.inherited_fd0) return p + ":fd0";
+  if (!config.unix_path.empty()) return p + ":unix:" + config.unix_path;
   io::Address a;
-  a.host = config_.host.empty() ? "*" : config_.host;
-  a.port = config_.port;
+  a.host = config.host.empty() ? "*" : config.host;
+  a.port = config.port;
   return p + ":" + a.to_string();
 }
 
-std::optional<std::string> Listener::open(uint32_t umask_bits) {
-  if (config_.tls) {
-    // Loaded before binding: a bad certificate must stop the start, not
-    // surface as failed handshakes later.
-    std::string error;
-    tls_ = io::TlsContext::load(config_.cert_file, config_.key_file, error);
-    if (!tls_) return describe() + ": " + error;
+std::optional<std::string> load_listener_tls(const ListenerConfig& config,
+                                             std::unique_ptr<io::TlsContext>& out) {
+  out.reset();
+  if (!config.tls) return std::nullopt;
+  std::string error;
+  out = io::TlsContext::load(config.cert_file, config.key_file, error);
+  if (!out) return describe_listener(config) + ": " + error;
+  return std::nullopt;
+}
+
+std::string Listener::describe() const {
+  return describe_listener(*config_);
+}
+
+void Listener::reconfigure(ListenerConfig next, std::unique_ptr<io::TlsContext> tls) {
+  if (next.name.empty()) next.name = describe_listener(next);
+  const bool access_changed = next.socket_mode != config_->socket_mode ||
+                              next.socket_owner != config_->socket_owner ||
+                              next.socket_group != config_->socket_group;
+  config_ = std::make_shared<const ListenerConfig>(std::move(next));
+  tls_ = std::move(tls);
+  if (access_changed && unlink_on_close_) {
+    if (auto err = set_socket_access()) log::warn("reload: " + *err);
   }
-  if (config_.inherited_fd0) return open_inherited();
-  if (!config_.unix_path.empty()) return open_unix(umask_bits);
+}
+
+std::optional<std::string> Listener::open(uint32_t umask_bits) {
+  // Loaded before binding: a bad certificate must stop the start, not
+  // surface as failed handshakes later.
+  if (auto err = load_listener_tls(*config_, tls_)) return err;
+  if (config_->inherited_fd0 || config_->inherited_fd >= 0) return open_inherited();
+  if (!config_->unix_path.empty()) return open_unix(umask_bits);
   return open_tcp();
 }
 
@@ -126,114 +151,66 @@ std::optional<std::string> Listener::listen() {
 }
 
 std::optional<std::string> Listener::open_tcp() {
-  auto* tcp = new uv_tcp_t;
-  uv_tcp_init(server_.loop(), tcp);
-  handle_ = reinterpret_cast<uv_stream_t*>(tcp);
-  sockaddr_storage ss{};
-  std::string host = config_.host;
-  int rc;
-  if (host.empty()) {
-    // All interfaces: "::" takes IPv4 too on a dual-stack host.
-    rc = uv_ip6_addr("::", config_.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  } else if (host == "localhost") {
-    rc = uv_ip4_addr("127.0.0.1", config_.port, reinterpret_cast<sockaddr_in*>(&ss));
-  } else if (uv_ip4_addr(host.c_str(), config_.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0) {
-    rc = 0;
-  } else {
-    rc = uv_ip6_addr(host.c_str(), config_.port, reinterpret_cast<sockaddr_in6*>(&ss));
-  }
-  if (rc != 0) return describe() + ": '" + host + "' is not an IP address";
-  rc = uv_tcp_bind(tcp, reinterpret_cast<const sockaddr*>(&ss), 0);
-  if (rc == 0) rc = uv_listen(handle_, kBacklog, &Listener::on_connection);
-  if (rc < 0 && host.empty() && rc == UV_EAFNOSUPPORT) {
-    return describe() + ": IPv6 is not available; give --hostname 0.0.0.0";
-  }
-  if (rc < 0) return describe() + ": bind: " + io::uv_error_text(rc);
-  handle_->data = this;
-  log::info("listening on " + describe());
-  return std::nullopt;
+  std::string error;
+  int fd = bind_tcp_socket(*config_, error);
+  if (fd < 0) return error;
+  return open_fd(fd);
 }
 
 std::optional<std::string> Listener::open_unix(uint32_t umask_bits) {
-  const std::string& path = config_.unix_path;
-  struct stat st;
-  if (lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return path + ": exists and is not a socket; not replacing it";
-    // A socket file: live if something accepts on it, stale (from a dead run) otherwise.
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    int rc = ::connect(probe, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
-    int err = errno;
-    ::close(probe);
-    if (rc == 0) return path + ": another process is listening on this socket";
-    if (err != ECONNREFUSED && err != ENOENT) {
-      return path + ": cannot tell whether the socket is in use: " + std::strerror(err);
-    }
-    if (unlink(path.c_str()) != 0) return path + ": cannot remove stale socket: " + errno_text();
-    log::info(path + ": removed stale socket from an earlier run");
-  }
-  auto* pipe = new uv_pipe_t;
-  uv_pipe_init(server_.loop(), pipe, 0);
-  handle_ = reinterpret_cast<uv_stream_t*>(pipe);
-  mode_t old = umask(static_cast<mode_t>(umask_bits));
-  int rc = uv_pipe_bind(pipe, path.c_str());
-  umask(old);
-  if (rc < 0) return path + ": bind: " + io::uv_error_text(rc);
+  std::string error;
+  int fd = bind_unix_socket(*config_, umask_bits, error);
+  if (fd < 0) return error;
   unlink_on_close_ = true;
-  if (config_.socket_mode && chmod(path.c_str(), static_cast<mode_t>(*config_.socket_mode)) != 0) {
-    return path + ": chmod: " + errno_text();
-  }
-  if (!config_.socket_owner.empty() || !config_.socket_group.empty()) {
-    uid_t uid = static_cast<uid_t>(-1);
-    gid_t gid = static_cast<gid_t>(-1);
-    if (!config_.socket_owner.empty()) {
-      if (struct passwd* pw = getpwnam(config_.socket_owner.c_str())) {
-        uid = pw->pw_uid;
-      } else {
-        char* end = nullptr;
-        long v = std::strtol(config_.socket_owner.c_str(), &end, 10);
-        if (*end != '\0' || v < 0)
-          return path + ": socket owner '" + config_.socket_owner + "': no such user";
-        uid = static_cast<uid_t>(v);
-      }
-    }
-    if (!config_.socket_group.empty()) {
-      if (struct group* gr = getgrnam(config_.socket_group.c_str())) {
-        gid = gr->gr_gid;
-      } else {
-        char* end = nullptr;
-        long v = std::strtol(config_.socket_group.c_str(), &end, 10);
-        if (*end != '\0' || v < 0)
-          return path + ": socket group '" + config_.socket_group + "': no such group";
-        gid = static_cast<gid_t>(v);
-      }
-    }
-    if (chown(path.c_str(), uid, gid) != 0) return path + ": chown: " + errno_text();
-  }
-  return listen();
+  // Warn only: the admin may fix a directory after gatewayd has started.
+  if (std::string w = socket_access_warning(*config_); !w.empty()) log::warn(w);
+  return open_fd(fd);
+}
+
+// The unix socket file's mode, owner and group as configured.
+std::optional<std::string> Listener::set_socket_access() {
+  return set_unix_socket_access(*config_);
 }
 
 std::optional<std::string> Listener::open_inherited() {
+  if (config_->inherited_fd < 0) return open_fd(0);
+  // A passed socket (systemd, the master of --workers) is opened as a copy:
+  // the original stays with the process, so that a reload can close this
+  // listener and open the same socket again.
+  int fd = fcntl(config_->inherited_fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) {
+    return describe() + ": fd " + std::to_string(config_->inherited_fd) + ": " + errno_text();
+  }
+  return open_fd(fd);
+}
+
+// Takes a bound, listening socket into the loop (a TCP or a unix socket,
+// whichever it is) and accepts on it. The handle owns `fd` from here on.
+std::optional<std::string> Listener::open_fd(int fd) {
+  const std::string what = fd == 0 ? "fd 0" : describe();
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (getsockname(0, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-    return "fd 0: not a socket: " + errno_text();
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    std::string why = what + ": not a socket: " + errno_text();
+    if (fd != 0) ::close(fd);
+    return why;
   }
   int rc;
   if (ss.ss_family == AF_UNIX) {
     auto* pipe = new uv_pipe_t;
     uv_pipe_init(server_.loop(), pipe, 0);
     handle_ = reinterpret_cast<uv_stream_t*>(pipe);
-    rc = uv_pipe_open(pipe, 0);
+    rc = uv_pipe_open(pipe, fd);
   } else {
     auto* tcp = new uv_tcp_t;
     uv_tcp_init(server_.loop(), tcp);
     handle_ = reinterpret_cast<uv_stream_t*>(tcp);
-    rc = uv_tcp_open(tcp, 0);
+    rc = uv_tcp_open(tcp, fd);
   }
-  if (rc < 0) return "fd 0: " + io::uv_error_text(rc);
+  if (rc < 0) {
+    if (fd != 0) ::close(fd);
+    return what + ": " + io::uv_error_text(rc);
+  }
   return listen();
 }
 
@@ -243,7 +220,7 @@ void Listener::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(handle_), free_handle);
   handle_ = nullptr;
   if (unlink_on_close_) {
-    unlink(config_.unix_path.c_str());
+    unlink(config_->unix_path.c_str());
     unlink_on_close_ = false;
   }
 }

@@ -1,6 +1,11 @@
 // One listening socket bound to one protocol: TCP (IPv4/IPv6), a unix
 // socket (mode, owner, group; a stale socket file from a dead run is
-// replaced, a live one is not), or the socket inherited on fd 0.
+// replaced, a live one is not), or a socket inherited already listening:
+// on fd 0, passed by systemd, or shared by the master of --workers.
+//
+// Its settings are shared with every connection it accepted (shared_ptr):
+// a reload may give the listener new settings, or close it, while those
+// connections still serve requests on the old ones.
 #pragma once
 
 #include <netinet/in.h>
@@ -32,20 +37,29 @@ class Listener {
   // Binds and listens. `umask` applies to the unix socket file. Returns an error text.
   std::optional<std::string> open(uint32_t umask);
   void close();
-  const ListenerConfig& config() const { return config_; }
+  const ListenerConfig& config() const { return *config_; }
+  std::shared_ptr<const ListenerConfig> shared_config() const { return config_; }
   std::string describe() const;
+
+  // Reload: the same socket keeps accepting; connections accepted from now
+  // on get `next` (same address, other settings) and `tls` (a certificate
+  // read again; null for a plain listener). A unix socket's mode and owner
+  // are set again when they changed (a failure is logged, not fatal).
+  void reconfigure(ListenerConfig next, std::unique_ptr<io::TlsContext> tls);
 
  private:
   std::optional<std::string> open_tcp();
   std::optional<std::string> open_unix(uint32_t umask);
   std::optional<std::string> open_inherited();
+  std::optional<std::string> open_fd(int fd);
   std::optional<std::string> listen();
   static void on_connection(uv_stream_s* server, int status);
   void accept_one();
   bool peer_allowed(int fd) const;
+  std::optional<std::string> set_socket_access();
 
   Server& server_;
-  ListenerConfig config_;
+  std::shared_ptr<const ListenerConfig> config_;
   uv_stream_s* handle_ = nullptr;
   bool unlink_on_close_ = false;
   // FCGI_WEB_SERVER_ADDRS: when set, TCP peers must be in it (IPv6 is an extension).
@@ -53,6 +67,14 @@ class Listener {
   bool restrict_peers_ = false;
   std::unique_ptr<io::TlsContext> tls_;  // https listeners
 };
+
+// Loads the certificate of a TLS listener into `out` (null for a plain
+// one). Returns an error text naming the listener.
+std::optional<std::string> load_listener_tls(const ListenerConfig& config,
+                                             std::unique_ptr<io::TlsContext>& out);
+
+// "proto:address", as listeners are named in logs when they have no name.
+std::string describe_listener(const ListenerConfig& config);
 
 // True when fd 0 is a listening socket (how a web server that spawns us
 // hands over its socket: getpeername fails with ENOTCONN).

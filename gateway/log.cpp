@@ -12,6 +12,8 @@ namespace gw::log {
 namespace {
 Level g_level = Level::Info;
 int g_fd = 2;
+std::string g_tag;
+std::string g_path;  // "" while on stderr
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -28,21 +30,40 @@ std::string_view level_name(Level l) {
 }
 }  // namespace
 
+void set_tag(std::string tag) {
+  g_tag = std::move(tag);
+}
+
 void set_level(Level level) {
   g_level = level;
+}
+
+std::optional<Level> parse_level(std::string_view name) {
+  for (Level l : {Level::Debug, Level::Info, Level::Warn, Level::Error}) {
+    if (name == level_name(l)) return l;
+  }
+  return std::nullopt;
 }
 
 std::string open_file(const std::string& path) {
   if (path.empty()) {
     if (g_fd != 2) close(g_fd);
     g_fd = 2;
+    g_path.clear();
     return "";
   }
   int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) return path + ": " + std::strerror(errno);
   if (g_fd != 2) close(g_fd);
   g_fd = fd;
+  g_path = path;
   return "";
+}
+
+std::string reopen() {
+  if (g_path.empty()) return "";
+  std::string path = g_path;
+  return open_file(path);
 }
 
 std::string escape(std::string_view m) {
@@ -82,6 +103,10 @@ void write(Level level, std::string_view message) {
   line += " [";
   line += level_name(level);
   line += "] ";
+  if (!g_tag.empty()) {
+    line += g_tag;
+    line += ": ";
+  }
   line += escape(message);
   line += '\n';
   // One write(2) per line keeps lines whole when several processes share the file.

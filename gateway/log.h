@@ -3,6 +3,7 @@
 // that bytes from the network or a backend can never forge a log line.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,8 +12,19 @@ namespace gw::log {
 enum class Level { Debug, Info, Warn, Error };
 
 void set_level(Level level);
+// "debug", "info", "warn", "error" (as --log-level takes them).
+std::optional<Level> parse_level(std::string_view name);
 // Appends to `path` from now on ("" = stderr). Returns an error text or "".
+// On failure the log keeps going where it went.
 std::string open_file(const std::string& path);
+// Opens the file again by its path (SIGUSR1, after logrotate moved it): new
+// lines go to a new file at that path. Nothing to do on stderr. Returns an
+// error text or "" (on failure the log keeps its old file).
+std::string reopen();
+
+// Written after the level of every line from now on, as "TAG: message"
+// ("worker 1234": which process of --workers wrote it); "" for none.
+void set_tag(std::string tag);
 
 void write(Level level, std::string_view message);
 inline void debug(std::string_view m) {

@@ -27,6 +27,14 @@ struct Limits {
   size_t input_buffer_bytes = 80 * 1024;
   // Output queued on a connection above which backends are asked to pause.
   size_t output_high_water = 256 * 1024;
+
+  // Front-end timeouts, in milliseconds (0: none). The backend side has its
+  // own per project: connect_timeout_ms and timeout_ms (between two reads
+  // from the app, the first byte included) in project.json.
+  uint64_t header_timeout_ms = 60'000;      // a request head from its first byte to its end
+  uint64_t body_timeout_ms = 60'000;        // between two reads of a request body
+  uint64_t keepalive_timeout_ms = 120'000;  // a connection with no request in flight
+  uint64_t request_timeout_ms = 0;          // a whole request, head to the end of the response
 };
 
 }  // namespace gw

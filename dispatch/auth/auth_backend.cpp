@@ -437,6 +437,10 @@ void AuthBackend::shutdown() {
   shared_->inner->shutdown();
 }
 
+void AuthBackend::report(BackendReport& out) const {
+  shared_->inner->report(out);
+}
+
 }  // namespace auth
 
 std::unique_ptr<Backend> wrap_auth(std::unique_ptr<Backend> inner, const AuthOptions& options,

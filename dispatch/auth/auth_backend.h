@@ -50,6 +50,7 @@ class AuthBackend : public Backend {
   std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink) override;
   std::string_view kind() const override;
   void shutdown() override;
+  void report(BackendReport& out) const override;
 
  private:
   std::shared_ptr<AuthShared> shared_;

@@ -190,6 +190,7 @@ class BodyBufferBackend final : public Backend {
   }
   std::string_view kind() const override { return inner_->kind(); }
   void shutdown() override { inner_->shutdown(); }
+  void report(BackendReport& out) const override { inner_->report(out); }
 
  private:
   std::unique_ptr<Backend> inner_;

@@ -113,6 +113,9 @@ class CgiBackend : public Backend {
   const std::string& setup_error() const { return setup_error_; }
   // Children not yet reaped, or whose group's KILL is still pending.
   size_t live_processes() const;
+  void report(BackendReport& out) const override {
+    out.cgi_processes = out.cgi_processes.value_or(0) + live_processes();
+  }
 
  private:
   std::string setup_error_;

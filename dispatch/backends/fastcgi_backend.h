@@ -139,6 +139,9 @@ class FastCgiBackend : public Backend {
   size_t idle_connections() const;
   size_t open_connections() const;    // idle, busy, connecting or draining
   uint32_t connection_limit() const;  // 0: none (yet)
+  void report(BackendReport& out) const override {
+    out.upstreams.push_back({name_, open_connections(), idle_connections(), connection_limit()});
+  }
 
  private:
   std::string name_;

@@ -73,6 +73,9 @@ class HttpProxyBackend : public Backend {
   // The upstream as log lines name it: "app:8080 (10.0.0.7:8080)".
   const std::string& upstream_name() const { return name_; }
   size_t idle_connections() const;
+  void report(BackendReport& out) const override {
+    out.upstreams.push_back({name_, std::nullopt, idle_connections(), std::nullopt});
+  }
 
  private:
   uv_loop_s* loop_;

@@ -68,6 +68,8 @@ class ScgiBackend : public Backend {
   const std::string& setup_error() const { return setup_error_; }
   // The upstream as log lines name it: "app:4000 (10.0.0.7:4000)".
   const std::string& upstream_name() const { return name_; }
+  // One connection per request: nothing is kept open between requests.
+  void report(BackendReport& out) const override { out.upstreams.push_back({name_, {}, {}, {}}); }
 
  private:
   std::string name_;

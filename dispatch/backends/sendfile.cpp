@@ -374,6 +374,7 @@ class SendfileBackend : public Backend {
   }
   std::string_view kind() const override { return inner_->kind(); }
   void shutdown() override { inner_->shutdown(); }
+  void report(BackendReport& out) const override { inner_->report(out); }
 
  private:
   std::unique_ptr<Backend> inner_;

@@ -43,6 +43,7 @@ class StaticMountsBackend : public Backend {
   }
   std::string_view kind() const override { return inner_->kind(); }
   void shutdown() override { inner_->shutdown(); }
+  void report(BackendReport& out) const override { inner_->report(out); }
 
  private:
   struct Mount {

@@ -44,6 +44,13 @@ SpawnStatus SpawnedBackend::status() const {
   return core_->status();
 }
 
+void SpawnedBackend::report(BackendReport& out) const {
+  for (const SpawnInstanceStatus& i : core_->status().instances) {
+    out.processes.push_back({i.index, i.pid, std::string(spawn_state_name(i.state)), i.address,
+                             i.requests, i.in_flight, i.restarts});
+  }
+}
+
 void SpawnedBackend::retry() {
   core_->retry();
 }

@@ -106,6 +106,8 @@ class SpawnedBackend final : public Backend {
   void shutdown() override;
 
   SpawnStatus status() const;
+  // Its instances' processes, and the upstream connections of each.
+  void report(BackendReport& out) const override;
   // Leaves the give-up state: instances that gave up start again.
   void retry();
 

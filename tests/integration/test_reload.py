@@ -238,7 +238,8 @@ def case_broken_project_keeps_old_set(ctx):
         write_project(ctx.parent, "fifth", ECHO)
         log = LogWatch(ctx.gatewayd)
         sighup(ctx.gatewayd)
-        log.wait_for(r"reload: keeping the running projects: " + re.escape(broken) + r": invalid JSON")
+        log.wait_for(r"reload failed, keeping the running configuration: " + re.escape(broken)
+                     + r": invalid JSON")
         check("reload: added" not in log.text(), "a reload was applied from a broken set")
         check(request(port, "GET", "/echo/x").status == 200, "echo after a failed reload")
         check(request(port, "GET", "/fourth/x").status == 200, "fourth after a failed reload")
@@ -309,14 +310,17 @@ def case_template_reload(ctx):
     log.wait_for(r"reload: added delta;")
     r = request(ctx.port, "GET", "/")
     check(r.body == b"alpha;b c;delta;", f"the page after a reload: {r.body!r}")
-    # A broken template at reload: logged with its line, the old one kept.
+    # A broken template at reload: logged with its line (as at start), and
+    # nothing of that reload applied.
     with open(ctx.template, "w") as f:
         f.write("line 1\n{% for p in projects %}{{ p.url }}{% endfor %}")
+    write_project(ctx.parent, "epsilon", {"backend": {"type": "echo"}})
     log = LogWatch(ctx.gatewayd)
     sighup(ctx.gatewayd)
-    log.wait_for(r"reload: keeping the running index template: --index-template " + re.escape(ctx.template)
-                 + r": line 2: unknown field 'url'")
-    log.wait_for(r"reload: added none; changed none; removed none; kept")
+    log.wait_for(r"reload failed, keeping the running configuration: --index-template: "
+                 + re.escape(ctx.template) + r": line 2: unknown field 'url'")
+    check("reload: added" not in log.text(), "a reload with a broken template was applied")
+    check(request(ctx.port, "GET", "/epsilon/").status == 404, "a project of a failed reload answers")
     r = request(ctx.port, "GET", "/")
     check(r.body == b"alpha;b c;delta;", f"the page after a failed template reload: {r.body!r}")
 

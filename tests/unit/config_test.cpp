@@ -83,7 +83,9 @@ TEST_CASE("config file: every field") {
     "limits": {"header_bytes": 32768, "header_count": 100, "name_bytes": 512,
                "value_bytes": 8192, "request_line_bytes": 4096,
                "streams_per_connection": 8, "max_connections": 100,
-               "max_body_bytes": 1048576, "output_high_water": 65536}
+               "max_body_bytes": 1048576, "output_high_water": 65536,
+               "header_timeout_ms": 5000, "body_timeout_ms": 0, "keepalive_timeout_ms": 30000,
+               "request_timeout_ms": 600000}
   })",
                        c);
   REQUIRE_FALSE(err.has_value());
@@ -120,6 +122,10 @@ TEST_CASE("config file: every field") {
   CHECK(c.limits.max_connections == 100);
   CHECK(c.limits.max_body_bytes == 1048576);
   CHECK(c.limits.output_high_water == 65536);
+  CHECK(c.limits.header_timeout_ms == 5000);
+  CHECK(c.limits.body_timeout_ms == 0);
+  CHECK(c.limits.keepalive_timeout_ms == 30000);
+  CHECK(c.limits.request_timeout_ms == 600000);
   CHECK(c.limits.input_buffer_bytes == gw::Limits{}.input_buffer_bytes);
   CHECK_FALSE(gw::validate(c).has_value());
 }
@@ -191,7 +197,8 @@ TEST_CASE("config file: unknown keys") {
   check_config_error(R"({"limits": {"header_byte": 1}})", "limits.header_byte",
                      "unknown key (expected one of: header_bytes, header_count, name_bytes, "
                      "value_bytes, request_line_bytes, streams_per_connection, max_connections, "
-                     "max_body_bytes, output_high_water)");
+                     "max_body_bytes, output_high_water, header_timeout_ms, body_timeout_ms, "
+                     "keepalive_timeout_ms, request_timeout_ms)");
 }
 
 TEST_CASE("config file: wrong types") {
@@ -214,6 +221,8 @@ TEST_CASE("config file: wrong types") {
                      "must be an integer 1-1000000");
   check_config_error(R"({"limits": {"streams_per_connection": 65536}})",
                      "limits.streams_per_connection", "must be an integer 1-65535");
+  check_config_error(R"({"limits": {"header_timeout_ms": 86400001}})", "limits.header_timeout_ms",
+                     "must be an integer 0-86400000");
   check_config_error(R"({"limits": {"max_body_bytes": "1M"}})", "limits.max_body_bytes",
                      "must be a non-negative integer");
   check_config_error(R"({"base_path": "/a/../b"})", "base_path",
