@@ -4,8 +4,6 @@
 
 namespace gw {
 
-namespace {
-
 std::string name_list(const std::vector<std::string>& names) {
   if (names.empty()) return "none";
   std::string out;
@@ -15,6 +13,8 @@ std::string name_list(const std::vector<std::string>& names) {
   }
   return out;
 }
+
+namespace {
 
 std::string label(const ListenerConfig& l) {
   return l.name.empty() ? describe_listener(l) : l.name;

@@ -17,6 +17,9 @@
 
 namespace gw {
 
+// "a, b, c", or "none": the lists of a reload's log lines.
+std::string name_list(const std::vector<std::string>& names);
+
 struct ListenerPlan {
   // Parallel to the new listeners: the index of the running listener whose
   // socket it keeps, or nullopt when a new socket is opened.

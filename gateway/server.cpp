@@ -10,21 +10,12 @@
 #include "gateway/io/timer.h"
 #include "gateway/io/tls.h"
 #include "gateway/listener.h"
+#include "gateway/listener_plan.h"
 #include "gateway/log.h"
 
 namespace gw {
 
 namespace {
-
-std::string name_list(const std::vector<std::string>& names) {
-  if (names.empty()) return "none";
-  std::string out;
-  for (const auto& n : names) {
-    if (!out.empty()) out += ", ";
-    out += n;
-  }
-  return out;
-}
 
 void log_project(const ProjectConfig& pc) {
   log::info("project " + pc.name + " (" + pc.backend.type + ") from " + pc.dir);
