@@ -2,6 +2,8 @@
 // until EOF.
 #include "protocols/scgi_client.h"
 
+#include "protocols/cgi_params.h"
+
 namespace gw {
 namespace scgi {
 
@@ -15,8 +17,9 @@ void append_pair(std::string& block, std::string_view name, std::string_view val
 }
 
 bool encodable(const Header& v) {
-  if (v.name.empty() || v.name == "CONTENT_LENGTH" || v.name == "SCGI") return false;
-  return v.name.find('\0') == std::string::npos && v.value.find('\0') == std::string::npos;
+  if (v.name == "CONTENT_LENGTH" || v.name == "SCGI") return false;
+  // What an SCGI server (ours included) refuses is never sent.
+  return valid_cgi_name(v.name) && v.value.find('\0') == std::string::npos;
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ namespace scgi {
 // SCGI=1 second, then `cgi_vars` in order. Skipped from `cgi_vars`, because
 // the format cannot carry them or the two above are authoritative:
 //  * variables named CONTENT_LENGTH or SCGI;
-//  * an empty name, or a NUL in a name or value.
+//  * a name that is not a valid_cgi_name (empty, NUL, "=" or a control
+//    character: an SCGI server refuses it), or a NUL in a value.
 // Names are sent as given: a name that appears twice in `cgi_vars` is sent
 // twice, and a conforming server (ours included) refuses the request, so
 // callers pass unique names (cgi_from_request does). Nothing is truncated:

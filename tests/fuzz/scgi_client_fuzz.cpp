@@ -93,10 +93,8 @@ void round_trip_vars(std::string_view input) {
   std::set<std::string> names = {"CONTENT_LENGTH", "SCGI"};
   bool duplicate = false;
   for (const auto& v : vars) {
-    if (v.name.empty() || v.name == "CONTENT_LENGTH" || v.name == "SCGI") continue;
-    if (v.name.find('\0') != std::string::npos || v.value.find('\0') != std::string::npos) {
-      continue;
-    }
+    if (v.name == "CONTENT_LENGTH" || v.name == "SCGI") continue;
+    if (!gw::valid_cgi_name(v.name) || v.value.find('\0') != std::string::npos) continue;
     if (!names.insert(v.name).second) duplicate = true;
     kept.push_back(v);
   }
