@@ -85,6 +85,17 @@ def reset(sock):
     sock.close()
 
 
+def ends_before_head(sock, mode):
+    """The faults every server shares that end the connection without a
+    byte of answer; True when `mode` was one of them."""
+    if mode == "die-before-head":
+        return True
+    if mode == "reset-before-head":
+        reset(sock)
+        return True
+    return False
+
+
 def recv_exact(sock, n, buf):
     while len(buf) < n:
         chunk = sock.recv(65536)
@@ -147,10 +158,7 @@ class HttpBackend(BadServer):
 
     def respond(self, sock, mode):
         """False when the connection must end."""
-        if mode == "die-before-head":
-            return False
-        if mode == "reset-before-head":
-            reset(sock)
+        if ends_before_head(sock, mode):
             return False
         if mode == "slow":
             time.sleep(10)
@@ -187,10 +195,7 @@ class FastCgiBackend(BadServer):
                     return
 
     def respond(self, sock, rid, mode, keep_conn):
-        if mode == "die-before-head":
-            return False
-        if mode == "reset-before-head":
-            reset(sock)
+        if ends_before_head(sock, mode):
             return False
         if mode == "slow":
             # Waits for gatewayd to give up on the request (ABORT or close).
@@ -224,10 +229,7 @@ class ScgiBackend(BadServer):
         recv_exact(sock, int(env.get(b"CONTENT_LENGTH", b"0")), buf)
         mode = env.get(b"PATH_INFO", b"").decode().rsplit("/", 1)[-1]
         self.log.add(conn_no, "request", mode)
-        if mode == "die-before-head":
-            return
-        if mode == "reset-before-head":
-            reset(sock)
+        if ends_before_head(sock, mode):
             return
         if mode == "slow":
             time.sleep(10)
