@@ -147,10 +147,12 @@ int bind_unix_socket(const ListenerConfig& config, uint32_t umask_bits, std::str
     ::close(fd);
     return -1;
   }
-  if (::listen(fd, kListenBacklog) != 0) {
-    error = path + ": listen: " + errno_text(errno);
-  } else if (auto why = set_unix_socket_access(config)) {
+  // Mode and owner are set before listen(), so no client can connect while the
+  // socket still has the umask's mode and the daemon's group.
+  if (auto why = set_unix_socket_access(config)) {
     error = *why;
+  } else if (::listen(fd, kListenBacklog) != 0) {
+    error = path + ": listen: " + errno_text(errno);
   } else {
     return fd;
   }
