@@ -1,6 +1,6 @@
 #include "dispatch/backends/app_stderr.h"
 
-#include "protocols/cgi_params.h"
+#include <string>
 
 namespace gw {
 
@@ -33,7 +33,13 @@ void AppStderr::log_line(ResponseSink& sink) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   if (!line.empty() && logged_ < kTotalBytes) {
     logged_ += line.size();
-    std::string message = prefix_ + quote_for_log(line, kLineBytes);
+    std::string message = prefix_;
+    if (line.size() > kLineBytes) {
+      message.append(line.substr(0, kLineBytes));
+      message += " [cut at " + std::to_string(kLineBytes) + " bytes]";
+    } else {
+      message.append(line);
+    }
     line_.clear();
     sink.log_error(message);
     if (logged_ >= kTotalBytes) {

@@ -1,8 +1,10 @@
 // What an app writes to its error stream (a CGI script's stderr, FastCGI's
-// FCGI_STDERR), turned into error-log lines: one per line the app wrote,
-// escaped with quote_for_log so that app output can never forge a log line,
-// cut at kLineBytes, and at most kTotalBytes per request (an app looping on
-// a warning must not flood the log).
+// FCGI_STDERR), turned into error-log lines: one per line the app wrote, cut
+// at kLineBytes, and at most kTotalBytes per request (an app looping on a
+// warning must not flood the log). The text goes on as the app wrote it: the
+// error log escapes control characters and backslashes in every line it
+// writes (log::escape), so app output can never forge a log line, and an
+// escape here as well would show a tab as "\\x09".
 #pragma once
 
 #include <cstddef>
@@ -20,6 +22,8 @@ class AppStderr {
 
   // `prefix` starts every line: "cgi /srv/app.cgi: stderr: ".
   explicit AppStderr(std::string prefix) : prefix_(std::move(prefix)) {}
+  // Once the app's pid is known: "cgi /srv/app.cgi [pid 123]: stderr: ".
+  void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
 
   // Logs each complete line of `data` (CR LF or LF) through sink.log_error.
   void feed(std::string_view data, ResponseSink& sink);

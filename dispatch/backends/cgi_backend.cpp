@@ -120,8 +120,6 @@ class CgiChildOwner {
 // outlive its script.
 class CgiChild {
  public:
-  // Starts the script with `env` and the three pipes (initialised, not yet
-  // open). Null when it could not start, with the libuv error in `error`.
   // Starts the script with `env` and pipes for its stdio. Null when it could
   // not start, with the libuv error in `error`.
   static CgiChild* spawn(const std::shared_ptr<CgiShared>& shared, std::vector<std::string> env,
@@ -142,6 +140,7 @@ class CgiChild {
   }
 
   void set_owner(CgiChildOwner* owner) { owner_ = owner; }
+  int pid() const { return pid_; }
 
   // The owner is done with it: what is left of the group is ended.
   void detach() {
@@ -394,6 +393,7 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
     }
     child_started_ = true;
     child_->set_owner(this);
+    stderr_log_.set_prefix(who() + " [pid " + std::to_string(child_->pid()) + "]: stderr: ");
     stdin_ = std::move(pipes.stdin_pipe);
     stdout_ = std::move(pipes.stdout_pipe);
     stderr_ = std::move(pipes.stderr_pipe);
