@@ -1,6 +1,9 @@
 // --bench: many connections on one loop, each sending the pre-encoded
 // request again as soon as the previous response ended (or when its --rate
-// slot comes), until -n requests were issued or -t passed.
+// slot comes), until -n requests were issued or -t passed. With
+// --abort-ratio some requests are abandoned on purpose: the connection is
+// closed part way through the request or its response, as a browser that
+// goes away makes its web server do.
 #include "gateway/client/bench.h"
 
 #include <uv.h>
@@ -9,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <vector>
 
 #include "gateway/client/bench_stats.h"
@@ -27,6 +31,10 @@ namespace {
 // the queue, so a slow peer never makes the stream copy a whole body.
 constexpr size_t kSlice = 256 * 1024;
 constexpr uint64_t kNsPerMs = 1'000'000;
+// An abandoned request's connection is closed 0 to this many milliseconds
+// after its last byte left: at once the server reads the cut and the close
+// together, later it has begun working on what it got.
+constexpr uint64_t kMaxAbortDelayMs = 2;
 
 // The request, encoded once for every connection.
 struct Prepared {
@@ -56,6 +64,18 @@ Prepared prepare(const RequestEncoder& encoder, const std::string& body) {
   return p;
 }
 
+// --abort-ratio: whether a request is abandoned, and where. Head and Body:
+// after `at` bytes of the request stream went out and left the queue;
+// Response: once more than `at` bytes of the response came in.
+struct AbortPlan {
+  bool abort = false;
+  AbortPoint point = AbortPoint::Head;
+  uint64_t at = 0;
+  uint64_t delay_ms = 0;  // Head and Body: from the last byte out to the close
+
+  bool in_request() const { return abort && point != AbortPoint::Response; }
+};
+
 class BenchConn;
 
 class BenchRun {
@@ -70,7 +90,12 @@ class BenchRun {
         out_(out),
         plan_(plan),
         encoder_(encoder),
-        prepared_(std::move(prepared)) {}
+        prepared_(std::move(prepared)),
+        head_bytes_(encoder.head().size()),
+        // AJP sends the rest of the body a packet per GET_BODY_CHUNK; their
+        // few header bytes are left out of this (it only places the cut).
+        request_bytes_(prepared_.bytes.size() + (prepared_.body.size() - prepared_.body_sent) +
+                       prepared_.end_packet.size()) {}
 
   int run();
 
@@ -109,6 +134,17 @@ class BenchRun {
     if (out_.verbose()) out_.error(error.what);
   }
 
+  void record_abort(AbortPoint point) {
+    stats_.record_abort(point);
+    last_end_ = uv_hrtime();
+  }
+
+  // The size of the last complete response on the wire: where a Response
+  // abort may cut the next one.
+  void note_response_bytes(uint64_t bytes) { response_bytes_ = bytes; }
+
+  AbortPlan plan_abort();
+
   void connection_done() { ++done_; }
 
  private:
@@ -129,6 +165,10 @@ class BenchRun {
   uint64_t issued_ = 0;
   uint64_t last_end_ = 0;
   size_t done_ = 0;
+  const uint64_t head_bytes_;
+  const uint64_t request_bytes_;
+  uint64_t response_bytes_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
 };
 
 class BenchConn final : public LinkUser, public ResponseSink {
@@ -166,6 +206,9 @@ class BenchConn final : public LinkUser, public ResponseSink {
     ended_ = reusable_ = false;
     status_ = 0;
     body_bytes_ = 0;
+    abort_ = run_.plan_abort();
+    aborting_ = false;
+    out_ = in_ = 0;
     // From when it was due (--rate), but never before it went out: the
     // pacing timer has millisecond steps and may fire a little early.
     const uint64_t now = uv_hrtime();
@@ -188,16 +231,41 @@ class BenchConn final : public LinkUser, public ResponseSink {
   void pump() {
     const std::string& bytes = run_.prepared().bytes;
     const uint64_t request = request_;
-    while (busy_ && sent_ < bytes.size() && link_.connected() && link_.queued() == 0) {
-      size_t n = std::min(kSlice, bytes.size() - sent_);
+    const size_t limit = abort_.in_request() && abort_.at < bytes.size()
+                             ? static_cast<size_t>(abort_.at)
+                             : bytes.size();
+    while (busy_ && sent_ < limit && link_.connected() && link_.queued() == 0) {
+      size_t n = std::min(kSlice, limit - sent_);
       size_t at = sent_;
       sent_ += n;
+      out_ += n;
       link_.write(std::string_view(bytes).substr(at, n));
       if (request != request_) return;  // the write failed and the next request began
     }
+    arm_request_abort();
+  }
+
+  // Head and Body aborts: once the bytes before the cut left the queue, the
+  // connection is closed after the plan's delay.
+  void arm_request_abort() {
+    if (!busy_ || aborting_ || !abort_.in_request() || out_ < abort_.at) return;
+    if (!link_.connected() || link_.queued() != 0) return;
+    aborting_ = true;
+    pace_.start(abort_.delay_ms, [this] { abort_now(); });
+  }
+
+  // Abandons the request: the connection is dropped (kept or not), as a web
+  // server drops its connection to the app when its client went away.
+  void abort_now() {
+    pace_.stop();
+    run_.record_abort(abort_.point);
+    busy_ = aborting_ = false;
+    link_.close();
+    next();
   }
 
   void complete() {
+    run_.note_response_bytes(in_);
     run_.record_response(uv_hrtime() - started_, status_, body_bytes_);
     busy_ = false;
     link_.unwatch();
@@ -224,9 +292,20 @@ class BenchConn final : public LinkUser, public ResponseSink {
       link_.close();
       return data.size();
     }
+    if (aborting_) return data.size();  // the close is due: what comes no longer matters
+    if (abort_.abort && abort_.point == AbortPoint::Response && in_ + data.size() > abort_.at) {
+      abort_now();
+      return data.size();
+    }
     ReadResult r = reader_->feed(data, *this);
+    in_ += r.consumed;
     if (r.error) {
       fail(*r.error);
+    } else if (ended_ && abort_.in_request()) {
+      // Answered before the request was all sent (a static file ignores a
+      // body): the rest will never go out, so the connection cannot carry
+      // another request. Abandoned as planned.
+      abort_now();
     } else if (ended_) {
       if (r.consumed < data.size()) {
         fail(ClientError{Failure::Malformed, std::string(protocol_title(run_.plan().protocol)) +
@@ -246,6 +325,10 @@ class BenchConn final : public LinkUser, public ResponseSink {
       link_.close();
       return;
     }
+    if (aborting_) {
+      abort_now();
+      return;
+    }
     std::optional<ClientError> err = ended_ ? std::nullopt : reader_->finish_eof(*this);
     if (ended_) {
       reusable_ = false;
@@ -260,6 +343,10 @@ class BenchConn final : public LinkUser, public ResponseSink {
 
   void on_link_failed(ClientError error) override {
     if (!busy_) return;  // an idle kept connection died: the next request reconnects
+    if (aborting_) {
+      abort_now();
+      return;
+    }
     if (ended_) {
       reusable_ = false;
       complete();
@@ -268,7 +355,9 @@ class BenchConn final : public LinkUser, public ResponseSink {
     }
   }
 
-  void on_writable() override { pump(); }
+  void on_writable() override {
+    if (!aborting_) pump();
+  }
 
   std::string waiting_for() const override { return reader_->waiting_for(); }
 
@@ -286,9 +375,10 @@ class BenchConn final : public LinkUser, public ResponseSink {
   // AJP: one packet per GET_BODY_CHUNK, cut from the body; an empty one
   // once it is all sent.
   void on_body_wanted(size_t max_bytes) override {
+    if (aborting_) return;
     const Prepared& p = run_.prepared();
     if (ajp_sent_ >= p.body.size()) {
-      link_.write(p.end_packet);
+      send_packet(p.end_packet);
       return;
     }
     size_t n = std::min(
@@ -296,7 +386,19 @@ class BenchConn final : public LinkUser, public ResponseSink {
     scratch_.clear();
     run_.encoder().encode_body(scratch_, std::string_view(p.body).substr(ajp_sent_, n));
     ajp_sent_ += n;
-    link_.write(scratch_);
+    send_packet(scratch_);
+  }
+
+  // AJP: a body packet, or as much of it as goes before a planned cut.
+  void send_packet(std::string_view packet) {
+    if (abort_.in_request()) {
+      if (out_ >= abort_.at) return;
+      if (out_ + packet.size() > abort_.at) packet = packet.substr(0, abort_.at - out_);
+    }
+    out_ += packet.size();
+    const uint64_t request = request_;
+    link_.write(packet);
+    if (request == request_) arm_request_abort();
   }
 
   BenchRun& run_;
@@ -313,7 +415,37 @@ class BenchConn final : public LinkUser, public ResponseSink {
   size_t sent_ = 0;
   size_t ajp_sent_ = 0;
   uint64_t request_ = 0;  // bumped by begin(): a pump() from an earlier request stops
+  AbortPlan abort_;
+  bool aborting_ = false;  // the close of an abandoned request is due
+  uint64_t out_ = 0;       // request bytes written, AJP's later packets included
+  uint64_t in_ = 0;        // response bytes the reader used
 };
+
+AbortPlan BenchRun::plan_abort() {
+  AbortPlan a;
+  const double ratio = options_.bench.abort_ratio;
+  if (ratio <= 0 || std::uniform_real_distribution<double>(0, 1)(rng_) >= ratio) return a;
+  auto uniform = [this](uint64_t lo, uint64_t hi) {
+    return std::uniform_int_distribution<uint64_t>(lo, hi)(rng_);
+  };
+  a.abort = true;
+  a.delay_ms = uniform(0, kMaxAbortDelayMs);
+  // A cut in the body only when there is one; each available point is as
+  // likely as the others.
+  const bool body = plan_.length.value_or(0) > 0 && request_bytes_ > head_bytes_;
+  const uint64_t pick = uniform(0, body ? 2 : 1);
+  if (pick == 0 && head_bytes_ > 0) {
+    a.point = AbortPoint::Head;
+    a.at = uniform(0, head_bytes_ - 1);
+  } else if (pick == 1 && body) {
+    a.point = AbortPoint::Body;
+    a.at = uniform(head_bytes_, request_bytes_ - 1);
+  } else {
+    a.point = AbortPoint::Response;
+    a.at = uniform(0, response_bytes_ > 0 ? response_bytes_ - 1 : 0);
+  }
+  return a;
+}
 
 std::string BenchRun::title() const {
   const Protocol p = plan_.protocol;
@@ -336,6 +468,11 @@ std::string BenchRun::title() const {
     std::snprintf(rate, sizeof rate, ", at most %g requests/s", *b.rate);
     limit += rate;
   }
+  if (b.abort_ratio > 0) {
+    char abort[64];
+    std::snprintf(abort, sizeof abort, ", %g of them abandoned on purpose", b.abort_ratio);
+    limit += abort;
+  }
   return std::string(protocol_title(p)) + " " + display_ + ": " + plan_.request.method + " " +
          plan_.request.target + ", " + std::to_string(b.connections) + " connections, " + reuse +
          ", " + limit;
@@ -343,6 +480,7 @@ std::string BenchRun::title() const {
 
 int BenchRun::run() {
   start_ = uv_hrtime();
+  stats_.aborting = options_.bench.abort_ratio > 0;
   if (options_.bench.duration_ms) deadline_ = start_ + *options_.bench.duration_ms * kNsPerMs;
   conns_.reserve(options_.bench.connections);
   for (uint32_t i = 0; i < options_.bench.connections; ++i) {

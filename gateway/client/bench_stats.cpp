@@ -29,6 +29,24 @@ void BenchStats::record_failure(const ClientError& error) {
   if (failures[kind]++ == 0) first_failure[kind] = error.what;
 }
 
+std::string_view abort_point_name(AbortPoint point) {
+  switch (point) {
+    case AbortPoint::Head:
+      return "head";
+    case AbortPoint::Body:
+      return "body";
+    case AbortPoint::Response:
+      return "response";
+  }
+  return "?";
+}
+
+uint64_t BenchStats::aborted_total() const {
+  uint64_t n = 0;
+  for (uint64_t a : aborted) n += a;
+  return n;
+}
+
 uint64_t BenchStats::failed() const {
   uint64_t n = status_failures;
   for (uint64_t f : failures) n += f;
@@ -66,6 +84,15 @@ std::string format_bench_report(const std::string& title, const BenchStats& stat
   if (stats.status_failures > 0) {
     out += "    status x " + std::to_string(stats.status_failures) +
            ": responses whose status is not 2xx (--fail)\n";
+  }
+  if (stats.aborting) {
+    out += "  aborted: " + std::to_string(stats.aborted_total()) + " (";
+    for (size_t p = 0; p < kAbortPoints; ++p) {
+      out += std::string(p ? ", " : "") +
+             std::string(abort_point_name(static_cast<AbortPoint>(p))) + " x " +
+             std::to_string(stats.aborted[p]);
+    }
+    out += ")\n";
   }
   return out;
 }

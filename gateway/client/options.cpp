@@ -33,6 +33,7 @@ enum class Opt : uint8_t {
   Requests,
   Duration,
   Rate,
+  AbortRatio,
   Help,
   Version,
 };
@@ -65,6 +66,7 @@ constexpr OptionSpec kOptions[] = {
     {Opt::Requests, 'n', "requests", true},
     {Opt::Duration, 't', "duration", true},
     {Opt::Rate, 0, "rate", true},
+    {Opt::AbortRatio, 0, "abort-ratio", true},
     {Opt::Help, 'h', "help", false},
     {Opt::Version, 0, "version", false},
 };
@@ -93,6 +95,17 @@ std::optional<double> parse_positive(std::string_view text) {
   return value;
 }
 
+// A decimal number from 0 to 1 ("0.05", "1").
+std::optional<double> parse_fraction(std::string_view text) {
+  double value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+      !std::isfinite(value) || value < 0 || value > 1) {
+    return std::nullopt;
+  }
+  return value;
+}
+
 std::optional<uint64_t> parse_milliseconds(std::string_view text) {
   auto seconds = parse_positive(text);
   if (!seconds || *seconds > kMaxSeconds) return std::nullopt;
@@ -113,7 +126,7 @@ struct Seen {
   std::string protocol_flag;
   std::string mode_flag;     // --cping, --get-values or --bench
   std::string request_flag;  // first option that shapes a request
-  std::string bench_flag;    // first of -c, -n, -t, --rate
+  std::string bench_flag;    // first of -c, -n, -t, --rate, --abort-ratio
   std::string ajp_flag;      // first of --ajp-*
   std::string param_flag;
   std::string data_flag;
@@ -181,6 +194,7 @@ std::optional<UsageError> Parser::apply(const OptionSpec& spec, const std::strin
     case Opt::Requests:
     case Opt::Duration:
     case Opt::Rate:
+    case Opt::AbortRatio:
       if (seen_.bench_flag.empty()) seen_.bench_flag = flag;
       break;
     case Opt::AjpSecret:
@@ -278,6 +292,12 @@ std::optional<std::string> Parser::apply_value(Opt id, const std::string& flag,
       auto rate = parse_positive(value);
       if (!rate) return "'" + value + "' is not a rate in requests per second (more than 0)";
       out_.bench.rate = *rate;
+      return std::nullopt;
+    }
+    case Opt::AbortRatio: {
+      auto ratio = parse_fraction(value);
+      if (!ratio) return "'" + value + "' is not a fraction of the requests (0 to 1)";
+      out_.bench.abort_ratio = *ratio;
       return std::nullopt;
     }
     case Opt::Help:

@@ -33,6 +33,9 @@ struct BenchOptions {
   // -t; when neither -n nor -t is given, kDefaultBenchMs.
   std::optional<uint64_t> duration_ms;
   std::optional<double> rate;  // requests per second over all connections
+  // --abort-ratio: the fraction of requests abandoned on purpose at a random
+  // point (0: none), to test how a server copes with clients that go away.
+  double abort_ratio = 0;
 };
 inline constexpr uint64_t kDefaultBenchMs = 10'000;
 inline constexpr uint64_t kDefaultTimeoutMs = 30'000;

@@ -69,6 +69,11 @@ Load generation:
                         no -n is given)
   --rate=R              at most R requests per second in all; latencies are
                         then counted from when each request was due
+  --abort-ratio=R       abandon a fraction R (0 to 1) of the requests on
+                        purpose, each at a random point: part way through
+                        the request head, the body or the response, by
+                        closing the connection; counted as aborted, not as
+                        failed
   Prints requests/s, latency p50/p90/p99/max, statuses and failures by kind;
   exits with status 1 when any request failed (with --fail: or got a status
   outside 2xx).

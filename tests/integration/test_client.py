@@ -325,6 +325,59 @@ def case_bench_failures(ctx):
     check(m and int(m.group(1)) > 0 and 0.9 < float(m.group(2)) < 5, f"--bench -t 1: {r.out!r}")
 
 
+ABORTED_LINE = re.compile(r"^  aborted: (\d+) \(head x (\d+), body x (\d+), response x (\d+)\)$", re.M)
+
+
+def case_bench_abort(ctx):
+    """--abort-ratio: half the requests abandoned at random points of the
+    head, the body or the response, over every protocol, kept connections
+    (dropped mid-request) and not; they are reported as aborted, not as
+    failures, and gatewayd serves every request correctly afterwards."""
+    body_path = ctx.ws.path("abort-body.bin")
+    body = PatternBody(96 * 1024 + 5)  # several records and packets, a cut can fall inside
+    with open(body_path, "wb") as f:
+        for block in body.blocks():
+            f.write(block)
+    for proto in ("fcgi", "scgi", "ajp", "http"):
+        keep = [] if proto == "scgi" else ["--keep-conn"]
+        for extra, points in (([], ("head", "response")), (["-d", "@" + body_path], ("head", "body", "response"))):
+            what = f"--bench --abort-ratio 0.5 over {proto}" + (" with a body" if extra else "")
+            r = run(ctx, "--bench", "-n", "400", "-c", "8", "--abort-ratio", "0.5", *keep, *extra,
+                    *secret_args(proto), url(ctx, proto, "/echo/abort"), timeout=120)
+            expect_status(r, 0, what)
+            out = r.out.decode()
+            m, a = BENCH_LINE.search(out), ABORTED_LINE.search(out)
+            check(m and a and "  failed: 0\n" in out, f"{what}: {out!r}")
+            responses, aborted = int(m.group(1)), int(a.group(1))
+            by_point = dict(zip(("head", "body", "response"), (int(x) for x in a.groups()[1:])))
+            check(responses + aborted == 400, f"{what}: {responses} responses + {aborted} aborted: {out!r}")
+            # Binomial(400, 1/2): outside 100..300 once in 10^20 runs.
+            check(100 < aborted < 300, f"{what}: {aborted} of 400 aborted at ratio 0.5")
+            check(sum(by_point.values()) == aborted and all(by_point[p] > 0 for p in points)
+                  and (extra or by_point["body"] == 0), f"{what}: {a.group(0)!r}")
+            check(f"  statuses: 200 x {responses}\n" in out, f"{what}: {out!r}")
+        # The same gatewayd, after the burst: every request answered, and right.
+        r = run(ctx, "--bench", "-n", "100", "-c", "4", *keep, *secret_args(proto), "-d", "@" + body_path,
+                url(ctx, proto, "/echo/after"), timeout=60)
+        expect_status(r, 0, f"--bench over {proto} after the aborts")
+        check("  statuses: 200 x 100\n" in r.out.decode(), f"after the aborts over {proto}: {r.out!r}")
+        r = run(ctx, *secret_args(proto), "-d", "@" + body_path, url(ctx, proto, "/echo/after"))
+        expect_echo(r, f"a POST over {proto} after the aborts", proto, body_length=body.size,
+                    body_sha256=body.digest())
+    r = run(ctx, "--bench", "-n", "50", "-c", "2", "--abort-ratio", "1", url(ctx, "http", "/echo/all"))
+    expect_status(r, 0, "--abort-ratio 1")
+    check(re.search(r"^  0 responses in .*^  failed: 0\n  aborted: 50 \(", r.out.decode(), re.M | re.S),
+          f"--abort-ratio 1: {r.out!r}")
+    for value in ("1.5", "-0.1", "x"):
+        r = run(ctx, "--bench", f"--abort-ratio={value}", url(ctx, "http", "/echo/"))
+        expect_status(r, 2, f"--abort-ratio {value}")
+        one_error_line(r, f"--abort-ratio {value}",
+                       rf"^gatewayd-client: --abort-ratio: '{re.escape(value)}' is not a fraction of the requests \(0 to 1\)$")
+    r = run(ctx, "--abort-ratio", "0.5", url(ctx, "http", "/echo/"))
+    expect_status(r, 2, "--abort-ratio without --bench")
+    one_error_line(r, "--abort-ratio without --bench", r"^gatewayd-client: --abort-ratio: needs --bench$")
+
+
 CASES = (
     [(f"get-{p}", case_get(p), 30) for p in ("fcgi", "scgi", "ajp", "http")]
     + [(f"post-file-{p}", case_post_file(p), 60) for p in ("fcgi", "scgi", "ajp", "http")]
@@ -347,6 +400,7 @@ CASES = (
     + [
         ("bench-post", case_bench_post, 120),
         ("bench-failures", case_bench_failures, 60),
+        ("bench-abort", case_bench_abort, 300),
     ]
 )
 
