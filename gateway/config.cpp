@@ -20,6 +20,9 @@ using config_json::Obj;
 using config_json::resolve_from;
 namespace fs = std::filesystem;
 
+// limits.max_connections and a listener's max_connections at most.
+constexpr uint64_t kMaxConnections = 10'000'000;
+
 // What a config file says; optional fields were absent.
 struct FileConfig {
   std::vector<ListenerConfig> listeners;
@@ -87,9 +90,10 @@ std::optional<ConfigError> read_protocol_options(const Obj& o, const std::string
 
 std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_dir,
                                          ListenerConfig& l) {
-  if (auto e = o.only({"protocol", "host", "port", "unix_socket", "socket_mode", "socket_owner",
-                       "socket_group", "base_path", "name", "certfile", "keyfile", "secret",
-                       "insecure", "allowed_attributes", "packet_size", "access_log"})) {
+  if (auto e =
+          o.only({"protocol", "host", "port", "unix_socket", "socket_mode", "socket_owner",
+                  "socket_group", "base_path", "name", "certfile", "keyfile", "secret", "insecure",
+                  "allowed_attributes", "packet_size", "access_log", "max_connections"})) {
     return e;
   }
   std::string protocol;
@@ -107,6 +111,11 @@ std::optional<ConfigError> read_listener(const Obj& o, const std::string& base_d
   if (auto e = o.get_string("access_log", l.access_log)) return e;
   if (!l.access_log.empty()) l.access_log = resolve_from(base_dir, l.access_log);
   if (auto e = read_protocol_options(o, base_dir, l)) return e;
+  if (o.find("max_connections")) {
+    uint64_t max = 0;
+    if (auto e = o.get_uint("max_connections", 1, kMaxConnections, max)) return e;
+    l.max_connections = static_cast<size_t>(max);
+  }
   if (o.find("unix_socket")) {
     if (auto e = read_unix_listener(o, base_dir, l)) return e;
   } else {
@@ -185,7 +194,7 @@ std::optional<ConfigError> read_limits(const Obj& top, Limits& limits) {
       {{"request_line_bytes", 16, kGiB}, &limits.request_line_bytes},
       // FastCGI request ids are 16 bits.
       {{"streams_per_connection", 1, 65535}, &limits.streams_per_connection},
-      {{"max_connections", 1, 10000000}, &limits.max_connections},
+      {{"max_connections", 1, kMaxConnections}, &limits.max_connections},
       {{"output_high_water", 1024, kGiB}, &limits.output_high_water},
   };
   for (const auto& [field, target] : sizes) {

@@ -56,6 +56,10 @@ struct ListenerConfig {
   bool status = false;
   // This listener's access log ("" = the server's access_log).
   std::string access_log;
+  // Connections open at once on this listener ("max_connections" in a
+  // listener object); unset: only the server-wide limits.max_connections.
+  // Past it a new connection is closed at once, as past the server-wide one.
+  std::optional<size_t> max_connections;
   // A socket handed over already listening (systemd socket activation,
   // matched by name; a worker's copy of the master's socket); -1 = bind.
   // Set at start, never read from a file.

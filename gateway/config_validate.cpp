@@ -72,6 +72,9 @@ std::optional<ConfigError> validate_listener(const ListenerConfig& l) {
     if (!l.inherited_fd0 && l.port == 0) return ConfigError{where, "port must be 1-65535"};
   }
   if (l.socket_mode && *l.socket_mode > 0777) return ConfigError{where, "socket mode above 0777"};
+  if (l.max_connections && *l.max_connections == 0) {
+    return ConfigError{where, "max_connections must be at least 1"};
+  }
   std::string normal;
   if (l.base_path && (normalize_base_path(*l.base_path, normal) || normal != *l.base_path)) {
     return ConfigError{where, "base path '" + *l.base_path + "' is not normalised"};

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <ctime>
 
 #include "gateway/io/stream.h"
@@ -40,8 +41,13 @@ std::string http_date() {
 std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
                                                const Limits& limits) {
   switch (listener.protocol) {
-    case Protocol::FastCgi:
-      return std::make_unique<FastCgiServerCodec>(limits);
+    case Protocol::FastCgi: {
+      if (!listener.max_connections) return std::make_unique<FastCgiServerCodec>(limits);
+      // FCGI_MAX_CONNS: the smaller of the server's bound and the listener's.
+      Limits fcgi_limits = limits;
+      fcgi_limits.max_connections = std::min(limits.max_connections, *listener.max_connections);
+      return std::make_unique<FastCgiServerCodec>(fcgi_limits);
+    }
     case Protocol::Http:
       return std::make_unique<Http1ServerCodec>(limits);
     case Protocol::Scgi:
@@ -61,8 +67,7 @@ std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
 // One request in flight: the sink its backend writes the response into.
 class Connection::RequestState final : public ResponseSink {
  public:
-  RequestState(Connection& conn, StreamId id, std::string summary)
-      : conn_(conn), id_(id), summary_(std::move(summary)) {}
+  RequestState(Connection& conn, StreamId id) : conn_(conn), id_(id) {}
 
   void on_head(ResponseHead head) override {
     if (finished_ || head_sent_) return;
@@ -109,7 +114,9 @@ class Connection::RequestState final : public ResponseSink {
   }
   void on_body_drained() override { conn_.resume_reading(); }
   void log_error(std::string_view message) override {
-    log::error(conn_.tag() + " " + summary_ + ": " + std::string(message));
+    // "GET /path" from the record, built only when a line is written.
+    log::error(conn_.tag() + " " + record_.method + " " + record_.target + ": " +
+               std::string(message));
   }
 
   // Tells the observer the request is over; once, whichever way it ended.
@@ -123,7 +130,6 @@ class Connection::RequestState final : public ResponseSink {
 
   Connection& conn_;
   StreamId id_;
-  std::string summary_;  // "GET /path" for log lines
   // The backend the request started on, kept alive while its exchange
   // lives: a reload may retire it meanwhile. Declared before exchange_ so
   // that the exchange is destroyed first.
@@ -403,7 +409,7 @@ void Connection::start_request(RequestStarted& started) {
       req.server_name = std::string(h);
     }
   }
-  auto state = std::make_unique<RequestState>(*this, started.stream, req.method + " " + req.target);
+  auto state = std::make_unique<RequestState>(*this, started.stream);
   RequestState& st = *state;
   requests_[started.stream] = std::move(state);
   arm_idle_timer();

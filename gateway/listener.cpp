@@ -288,17 +288,24 @@ void Listener::accept_one() {
       io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.local_addr, peer.local_port);
     }
   }
-  // limits.max_connections is what FCGI_GET_VALUES advertises as
-  // FCGI_MAX_CONNS: keep it true. Past it a new connection is closed at once.
+  // The bounds are what FCGI_GET_VALUES advertises as FCGI_MAX_CONNS: keep
+  // them true. Past one a new connection is closed at once (see listener.h).
+  const std::string who = peer.remote_addr.empty() ? "a unix-socket peer" : peer.remote_addr;
   if (server_.connection_count() >= server_.limits().max_connections) {
-    log::warn(describe() + ": refused " + peer.remote_addr + ": " +
+    log::warn(describe() + ": refused " + who + ": " +
               std::to_string(server_.limits().max_connections) +
               " connections open (limits.max_connections)");
+    return;  // the Stream's destructor closes the socket
+  }
+  if (config_->max_connections && *open_ >= *config_->max_connections) {
+    log::warn(describe() + ": refused " + who + ": " + std::to_string(*open_) +
+              " connections open on this listener (max_connections of listener " + config_->name +
+              ")");
     return;
   }
   if (!peer_allowed(stream->fd())) {
-    log::warn(describe() + ": refused " + peer.remote_addr + ": not in FCGI_WEB_SERVER_ADDRS");
-    return;  // the Stream's destructor closes the socket
+    log::warn(describe() + ": refused " + who + ": not in FCGI_WEB_SERVER_ADDRS");
+    return;
   }
   std::unique_ptr<io::Channel> channel;
   if (tls_) {
@@ -308,7 +315,7 @@ void Listener::accept_one() {
   }
   auto conn = std::make_unique<Connection>(server_, config_, std::move(channel), std::move(peer));
   Connection* raw = conn.get();
-  server_.adopt(std::move(conn));
+  server_.adopt(std::move(conn), open_);
   raw->start();
 }
 

@@ -6,6 +6,15 @@
 // Its settings are shared with every connection it accepted (shared_ptr):
 // a reload may give the listener new settings, or close it, while those
 // connections still serve requests on the old ones.
+//
+// Connection bounds: past limits.max_connections (the whole server) or the
+// listener's own max_connections a new connection is accepted and closed at
+// once, with a warning naming the bound. Closing, rather than leaving
+// clients in the listen backlog (Apache's way once MaxRequestWorkers are
+// busy), gives a front end an immediate error (its 502, or its next
+// upstream) instead of a wait that only its own timeout ends, and a flood
+// cannot park connections in the kernel queue; FCGI_GET_VALUES advertises
+// the bound so that a front end that asks stays under it.
 #pragma once
 
 #include <netinet/in.h>
@@ -38,6 +47,9 @@ class Listener {
   std::optional<std::string> open(uint32_t umask);
   void close();
   const ListenerConfig& config() const { return *config_; }
+  // Connections it accepted that are open now; a reload that keeps the
+  // socket keeps the count (and a changed max_connections applies to it).
+  size_t connection_count() const { return *open_; }
   std::shared_ptr<const ListenerConfig> shared_config() const { return config_; }
   std::string describe() const;
 
@@ -66,6 +78,9 @@ class Listener {
   std::vector<in6_addr> allowed_peers_;
   bool restrict_peers_ = false;
   std::unique_ptr<io::TlsContext> tls_;  // https listeners
+  // Shared with the Server's record of each connection, which counts down
+  // when the connection closes, also after this listener is gone.
+  std::shared_ptr<size_t> open_ = std::make_shared<size_t>(0);
 };
 
 // Loads the certificate of a TLS listener into `out` (null for a plain

@@ -17,6 +17,7 @@
 #include "gateway/cgi_mode.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
+#include "gateway/fd_limit.h"
 #include "gateway/io/timer.h"
 #include "gateway/lifecycle.h"
 #include "gateway/listener.h"
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
     }
   }
   if (cgi_mode) return gw::run_cgi_mode(config, projects);
+  if (auto warning = gw::raise_fd_limit(config.limits.max_connections)) gw::log::warn(*warning);
 
   // Detached before the loop exists (a loop does not survive fork), but the
   // starter waits until the listeners are bound and hears of any failure.

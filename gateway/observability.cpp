@@ -44,9 +44,11 @@ StatusReport make_report(const State& s) {
   const Server& server = *s.server;
   r.connections = server.connection_count();
   for (size_t i = 0; i < server.listener_count(); ++i) {
-    const ListenerConfig& l = server.listener(i).config();
+    const Listener& listener = server.listener(i);
+    const ListenerConfig& l = listener.config();
     r.listeners.push_back({l.name.empty() ? describe_listener(l) : l.name,
-                           std::string(listener_protocol_name(l)), l.status, std::nullopt});
+                           std::string(listener_protocol_name(l)), l.status,
+                           listener.connection_count()});
   }
   for (size_t i = 0; i < server.project_count(); ++i) {
     StatusReport::Project p;

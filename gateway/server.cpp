@@ -60,12 +60,12 @@ Server::Server(uv_loop_t* loop, ServerConfig config, std::vector<ProjectConfig> 
 
 Server::~Server() {
   stop();
-  for (Connection* c : connections_) delete c;
+  for (auto& [c, open] : connections_) delete c;
 }
 
 size_t Server::requests_in_flight() const {
   size_t n = 0;
-  for (const Connection* c : connections_) n += c->requests_in_flight();
+  for (const auto& [c, open] : connections_) n += c->requests_in_flight();
   return n;
 }
 
@@ -118,7 +118,7 @@ void Server::stop() {
               " ms: cut");
   }
   for (auto& l : listeners_) l->close();
-  std::vector<Connection*> live(connections_.begin(), connections_.end());
+  std::vector<Connection*> live = live_connections();
   for (Connection* c : live) c->close(false);
   shutdown_backends();
 }
@@ -134,7 +134,7 @@ void Server::stop_gracefully(uint64_t timeout_ms) {
             " in flight on " + std::to_string(connections_.size()) + " connection" +
             (connections_.size() == 1 ? "" : "s") + "; waiting up to " +
             std::to_string(timeout_ms) + " ms");
-  std::vector<Connection*> live(connections_.begin(), connections_.end());
+  std::vector<Connection*> live = live_connections();
   for (Connection* c : live) c->drain();
   if (connections_.empty()) {
     finish_drain();
@@ -296,12 +296,23 @@ std::string Server::index_page(std::string_view script_name) const {
   return render_project_index(list, script_name);
 }
 
-void Server::adopt(std::unique_ptr<Connection> connection) {
-  connections_.insert(connection.release());
+void Server::adopt(std::unique_ptr<Connection> connection, std::shared_ptr<size_t> listener_open) {
+  if (listener_open) ++*listener_open;
+  connections_.emplace(connection.release(), std::move(listener_open));
+}
+
+std::vector<Connection*> Server::live_connections() const {
+  std::vector<Connection*> live;
+  live.reserve(connections_.size());
+  for (const auto& [c, open] : connections_) live.push_back(c);
+  return live;
 }
 
 void Server::release(Connection* connection) {
-  if (connections_.erase(connection) == 0) return;
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  if (it->second) --*it->second;
+  connections_.erase(it);
   io::defer(loop_, [connection] { delete connection; });
   if (draining_ && connections_.empty()) finish_drain();
 }

@@ -21,7 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 #include "dispatch/index_template.h"
@@ -126,7 +126,10 @@ class Server {
   size_t listener_count() const { return listeners_.size(); }
   const Listener& listener(size_t i) const { return *listeners_[i]; }
   size_t connection_count() const { return connections_.size(); }
-  void adopt(std::unique_ptr<Connection> connection);
+  // `listener_open`: the accepting listener's count of open connections,
+  // one up now and one down when release() frees the connection.
+  void adopt(std::unique_ptr<Connection> connection,
+             std::shared_ptr<size_t> listener_open = nullptr);
   // Called by a connection whose socket has closed; frees it later.
   void release(Connection* connection);
 
@@ -140,6 +143,8 @@ class Server {
   ReloadPlan commit_projects(std::vector<ProjectConfig> next, std::vector<Project> built);
   void shutdown_backends();
   void finish_drain();
+  // A copy: closing a connection may release it from connections_.
+  std::vector<Connection*> live_connections() const;
 
   uv_loop_s* loop_;
   ServerConfig config_;
@@ -148,7 +153,8 @@ class Server {
   std::vector<std::string> names_;
   std::optional<IndexTemplate> index_template_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_set<Connection*> connections_;  // owned; deleted in release()
+  // Owned (deleted in release()), each with its listener's open count.
+  std::unordered_map<Connection*, std::shared_ptr<size_t>> connections_;
   RequestObserver* observer_ = nullptr;
   std::shared_ptr<Backend> status_backend_;
   bool started_ = false;

@@ -184,7 +184,7 @@ std::optional<Problem> ForwardParser::read_headers() {
   if (!count) return Problem{400, "FORWARD_REQUEST ends before num_headers"};
   if (*count > limits_.header_count) {
     return Problem{431, "FORWARD_REQUEST has " + std::to_string(*count) + " headers, more than " +
-                            std::to_string(limits_.header_count)};
+                            std::to_string(limits_.header_count) + " (limits.header_count)"};
   }
   req_.headers.reserve(*count);
   for (uint16_t i = 0; i < *count; ++i) {
@@ -216,15 +216,16 @@ std::optional<Problem> ForwardParser::read_header() {
   if (!value) return Problem{400, "null value for request header " + name};
   if (name.size() > limits_.name_bytes) {
     return Problem{431, "request header name over " + std::to_string(limits_.name_bytes) +
-                            " bytes: " + quote_for_log(name)};
+                            " bytes (limits.name_bytes): " + quote_for_log(name)};
   }
   if (value->size() > limits_.value_bytes) {
-    return Problem{
-        431, "request header " + name + " over " + std::to_string(limits_.value_bytes) + " bytes"};
+    return Problem{431, "request header " + name + " over " + std::to_string(limits_.value_bytes) +
+                            " bytes (limits.value_bytes)"};
   }
   header_bytes_ += name.size() + value->size();
   if (header_bytes_ > limits_.header_bytes) {
-    return Problem{431, "request headers over " + std::to_string(limits_.header_bytes) + " bytes"};
+    return Problem{431, "request headers over " + std::to_string(limits_.header_bytes) +
+                            " bytes (limits.header_bytes)"};
   }
   if (iequals(name, "Content-Length")) {
     // Two of them is the classic smuggling shape, even when they agree.
@@ -261,7 +262,7 @@ std::optional<Problem> ForwardParser::set_once(uint8_t code, std::optional<std::
   if (slot) return Problem{400, "duplicate attribute " + std::string(name)};
   if (value->size() > limits_.value_bytes) {
     return Problem{431, "attribute " + std::string(name) + " over " +
-                            std::to_string(limits_.value_bytes) + " bytes"};
+                            std::to_string(limits_.value_bytes) + " bytes (limits.value_bytes)"};
   }
   slot = std::move(value);
   return std::nullopt;
@@ -317,15 +318,17 @@ std::optional<Problem> ForwardParser::read_req_attribute() {
   if (auto p = read_string("value of req_attribute " + *name, value)) return p;
   if (!value) return Problem{400, "null value for req_attribute " + quote_for_log(*name)};
   if (++req_attribute_count_ > limits_.header_count) {
-    return Problem{431, "more than " + std::to_string(limits_.header_count) + " req_attributes"};
+    return Problem{431, "more than " + std::to_string(limits_.header_count) +
+                            " req_attributes (limits.header_count)"};
   }
   if (name->size() > limits_.name_bytes || value->size() > limits_.value_bytes) {
-    return Problem{431, "req_attribute over the name or value limit: " + quote_for_log(*name)};
+    return Problem{
+        431, "req_attribute over limits.name_bytes or limits.value_bytes: " + quote_for_log(*name)};
   }
   header_bytes_ += name->size() + value->size();
   if (header_bytes_ > limits_.header_bytes) {
     return Problem{431, "request headers and attributes over " +
-                            std::to_string(limits_.header_bytes) + " bytes"};
+                            std::to_string(limits_.header_bytes) + " bytes (limits.header_bytes)"};
   }
   std::optional<std::string>* slot = nullptr;
   if (*name == ajp::kRemotePortAttribute) {
@@ -417,7 +420,8 @@ std::optional<Problem> ForwardParser::map_body_length() {
   if (content_length_) {
     if (limits_.max_body_bytes != 0 && *content_length_ > limits_.max_body_bytes) {
       return Problem{413, "Content-Length " + std::to_string(*content_length_) + " over " +
-                              std::to_string(limits_.max_body_bytes) + " bytes"};
+                              std::to_string(limits_.max_body_bytes) +
+                              " bytes (limits.max_body_bytes)"};
     }
     req_.content_length = content_length_;
   } else if (transfer_encoding_) {
@@ -523,8 +527,8 @@ AjpServerCodec::Step AjpServerCodec::on_idle(std::string_view in, size_t& used,
     fail(400,
          "packet of " + std::to_string(ajp::kHeaderLen + length) +
              " bytes over the AJP packet size " + std::to_string(packet_size_) +
-             " (the web server's max_packet_size / "
-             "ProxyIOBufferSize must match)",
+             " (the listener's packet_size / --ajp-packet-size; the web server's "
+             "max_packet_size / ProxyIOBufferSize must match)",
          out);
     return Step::Stop;
   }
@@ -593,8 +597,10 @@ void AjpServerCodec::on_forward_request(std::string_view payload, std::vector<Ev
   content_length_ = req.content_length;
   head_only_ = req.method == "HEAD";
   rejected_ = parsed.reject_status != 0;
-  events.push_back(RequestStarted{kStream, std::move(req), parsed.reject_status,
-                                  std::move(parsed.reject_reason)});
+  // Built in place: a Request moved through temporaries costs a copy of
+  // every string's bookkeeping per move.
+  events.emplace_back(std::in_place_type<RequestStarted>, kStream, std::move(req),
+                      parsed.reject_status, std::move(parsed.reject_reason));
   if (!content_length_) return;  // unknown: the body comes only when asked
   if (*content_length_ == 0) {
     end_body(events);
@@ -631,7 +637,8 @@ AjpServerCodec::Step AjpServerCodec::on_body_header(std::string_view in, size_t&
   if (ajp::kHeaderLen + length > packet_size_) {
     fail(400,
          "body packet of " + std::to_string(ajp::kHeaderLen + length) +
-             " bytes over the AJP packet size " + std::to_string(packet_size_),
+             " bytes over the AJP packet size " + std::to_string(packet_size_) +
+             " (the listener's packet_size / --ajp-packet-size)",
          out);
     return Step::Stop;
   }
@@ -676,7 +683,10 @@ AjpServerCodec::Step AjpServerCodec::on_body_header(std::string_view in, size_t&
   }
   if (!content_length_ && state_ == State::Request && limits_.max_body_bytes != 0 &&
       body_received_ + chunk > limits_.max_body_bytes) {
-    fail(413, "request body over " + std::to_string(limits_.max_body_bytes) + " bytes", out);
+    fail(413,
+         "request body over " + std::to_string(limits_.max_body_bytes) +
+             " bytes (limits.max_body_bytes)",
+         out);
     return Step::Stop;
   }
   packet_left_ = chunk;

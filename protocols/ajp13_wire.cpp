@@ -91,7 +91,10 @@ bool listed_in_connection(const ResponseHead& head, std::string_view name) {
   return false;
 }
 
-bool is_dropped_response_header(const ResponseHead& head, std::string_view name) {
+// `has_connection`: whether the head has a Connection field at all, found
+// once per head rather than by a scan of every field for every field.
+bool is_dropped_response_header(const ResponseHead& head, std::string_view name,
+                                bool has_connection) {
   static constexpr std::array<std::string_view, 7> kHopByHop = {
       "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
       "Trailer",    "Transfer-Encoding", "Upgrade",
@@ -99,7 +102,7 @@ bool is_dropped_response_header(const ResponseHead& head, std::string_view name)
   for (std::string_view h : kHopByHop) {
     if (iequals(name, h)) return true;
   }
-  return listed_in_connection(head, name);
+  return has_connection && listed_in_connection(head, name);
 }
 
 }  // namespace
@@ -360,9 +363,12 @@ int append_send_headers(std::string& out, const ResponseHead& head, size_t packe
   size_t count_at = out.size();
   append_integer(out, 0);
   uint16_t count = 0;
+  const bool has_connection =
+      std::any_of(head.headers.begin(), head.headers.end(),
+                  [](const Header& h) { return iequals(h.name, "Connection"); });
   for (const Header& h : head.headers) {
     if (!http1::is_token(h.name) || !http1::is_field_value(h.value)) continue;
-    if (is_dropped_response_header(head, h.name)) continue;
+    if (is_dropped_response_header(head, h.name, has_connection)) continue;
     if (count == 0xFFFE) break;  // mod_jk reads a count of 0xFFFF as an error
     uint16_t code = response_header_code(h.name);
     size_t name_size = code != 0 ? 2 : string_size(h.name);

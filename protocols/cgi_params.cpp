@@ -1,5 +1,6 @@
 #include "protocols/cgi_params.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -29,10 +30,10 @@ bool is_unique_var(std::string_view name) {
   return false;
 }
 
-bool is_digit(char c) {
+constexpr bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
-bool is_alnum(char c) {
+constexpr bool is_alnum(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 char to_upper(char c) {
@@ -42,9 +43,16 @@ char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
 
-// RFC 9110 tchar: what a method name may consist of.
+// RFC 9110 tchar: what a method name or a header name may consist of. A
+// table, since every response header's name is checked with it.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = is_alnum(static_cast<char>(c));
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 bool is_tchar(char c) {
-  return is_alnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return kTchar[static_cast<unsigned char>(c)];
 }
 
 std::optional<uint64_t> parse_digits(std::string_view s) {
@@ -80,39 +88,45 @@ std::string header_name_from_cgi(std::string_view suffix) {
   return name;
 }
 
-// The variables after duplicate resolution, with lookups by name.
+// The variables after duplicate resolution, with lookups by name. The
+// resolution happens in place, in the caller's vector: no copy per request.
 class VarTable {
  public:
   std::optional<CodecError> build(std::vector<Header>& vars) {
-    for (auto& v : vars) {
-      if (Header* prev = find_mutable(v.name)) {
+    size_t kept = 0;
+    for (size_t i = 0; i < vars.size(); ++i) {
+      Header& v = vars[i];
+      if (Header* prev = find_mutable(vars, kept, v.name)) {
         if (is_unique_var(v.name)) {
           return bad_request("duplicate CGI variable " + v.name + ": " +
                              quote_for_log(prev->value) + " and " + quote_for_log(v.value));
         }
         prev->value = std::move(v.value);  // last one wins
       } else {
-        vars_.push_back(std::move(v));
+        if (kept != i) vars[kept] = std::move(v);
+        ++kept;
       }
     }
+    vars.resize(kept);
+    vars_ = &vars;
     return std::nullopt;
   }
   const std::string* get(std::string_view name) const {
-    for (const auto& v : vars_) {
+    for (const auto& v : *vars_) {
       if (v.name == name) return &v.value;
     }
     return nullptr;
   }
-  std::vector<Header>& all() { return vars_; }
+  std::vector<Header>& all() { return *vars_; }
 
  private:
-  Header* find_mutable(std::string_view name) {
-    for (auto& v : vars_) {
-      if (v.name == name) return &v;
+  static Header* find_mutable(std::vector<Header>& vars, size_t end, std::string_view name) {
+    for (size_t i = 0; i < end; ++i) {
+      if (vars[i].name == name) return &vars[i];
     }
     return nullptr;
   }
-  std::vector<Header> vars_;
+  std::vector<Header>* vars_ = nullptr;
 };
 
 std::string value_or_empty(const std::string* v) {
@@ -265,10 +279,17 @@ void map_other(Header& var, bool has_content_type, Request& out) {
 }  // namespace
 
 bool valid_cgi_name(std::string_view name) {
+  // A table: this runs for every variable of every request.
+  static constexpr std::array<bool, 256> kRefused = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t[0x7F] = true;
+    t['='] = true;
+    return t;
+  }();
   if (name.empty()) return false;
   for (char ch : name) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F || c == '=') return false;
+    if (kRefused[static_cast<unsigned char>(ch)]) return false;
   }
   return true;
 }
@@ -307,6 +328,13 @@ std::optional<CodecError> request_from_cgi(std::vector<Header> vars, Protocol or
   map_script_name(table, out);
   if (auto err = map_content_length(table, strict_content_length, out)) return err;
 
+  // Room for every variable at once: growing the vectors one variable at a
+  // time cost several allocations per request.
+  const size_t http_vars = static_cast<size_t>(
+      std::count_if(table.all().begin(), table.all().end(),
+                    [](const Header& v) { return v.name.starts_with("HTTP_"); }));
+  out.headers.reserve(http_vars + 2);
+  out.params.reserve(table.all().size() - http_vars);
   const std::string* content_type = table.get("CONTENT_TYPE");
   bool has_content_type = non_empty(content_type);
   if (has_content_type) out.headers.push_back(Header{"Content-Type", *content_type});
@@ -425,8 +453,11 @@ bool is_header_token(std::string_view s) {
 }
 
 bool is_safe_value(std::string_view v) {
-  return v.find_first_of("\r\n") == std::string_view::npos &&
-         v.find('\0') == std::string_view::npos;
+  // One pass (find_first_of walked its set for every byte).
+  for (char c : v) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
 }
 
 bool listed_in_connection(const ResponseHead& head, std::string_view name) {
@@ -448,7 +479,10 @@ bool listed_in_connection(const ResponseHead& head, std::string_view name) {
   return false;
 }
 
-bool is_dropped_response_header(const ResponseHead& head, std::string_view name) {
+// `has_connection`: whether the head has a Connection field at all, found
+// once per head rather than by a scan of every field for every field.
+bool is_dropped_response_header(const ResponseHead& head, std::string_view name,
+                                bool has_connection) {
   static constexpr std::array<std::string_view, 8> kDropped = {
       "Connection", "Keep-Alive",        "Proxy-Connection", "TE",
       "Trailer",    "Transfer-Encoding", "Upgrade",          "Status",
@@ -456,7 +490,7 @@ bool is_dropped_response_header(const ResponseHead& head, std::string_view name)
   for (auto d : kDropped) {
     if (iequals(name, d)) return true;
   }
-  return listed_in_connection(head, name);
+  return has_connection && listed_in_connection(head, name);
 }
 
 }  // namespace
@@ -470,12 +504,22 @@ std::string format_cgi_head(const ResponseHead& head) {
     if ((u < 0x20 && c != '\t') || u == 0x7F) reason_ok = false;
   }
   if (!reason_ok) reason = reason_phrase(status);
-  std::string out = "Status: " + std::to_string(status) + " ";
+  size_t estimate = 32 + reason.size();
+  bool has_connection = false;
+  for (const auto& h : head.headers) {
+    estimate += h.name.size() + h.value.size() + 4;
+    has_connection = has_connection || iequals(h.name, "Connection");
+  }
+  std::string out;
+  out.reserve(estimate);
+  out += "Status: ";
+  out += std::to_string(status);
+  out += ' ';
   out.append(reason);
   out += "\r\n";
   for (const auto& h : head.headers) {
     if (!is_header_token(h.name) || !is_safe_value(h.value)) continue;
-    if (is_dropped_response_header(head, h.name)) continue;
+    if (is_dropped_response_header(head, h.name, has_connection)) continue;
     out += h.name;
     out += ": ";
     out += h.value;

@@ -126,16 +126,24 @@ bool append_pair(std::string& out, std::string_view name, std::string_view value
   return true;
 }
 
+namespace {
+
+std::optional<CodecError> check_value(std::string_view name, std::string_view value) {
+  if (value.find('\0') != std::string_view::npos) {
+    return malformed("FastCGI param " + quote_for_log(name) + " has a value containing NUL");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<CodecError> check_pair(std::string_view name, std::string_view value) {
   if (name.empty()) return malformed("FastCGI param with an empty name");
   if (!valid_cgi_name(name)) {
     return malformed("FastCGI param name " + quote_for_log(name) +
                      " contains NUL, '=' or a control character");
   }
-  if (value.find('\0') != std::string_view::npos) {
-    return malformed("FastCGI param " + quote_for_log(name) + " has a value containing NUL");
-  }
-  return std::nullopt;
+  return check_value(name, value);
 }
 
 PairDecoder::PairDecoder(const Limits& limits)
@@ -144,7 +152,8 @@ PairDecoder::PairDecoder(const Limits& limits)
 std::optional<CodecError> PairDecoder::feed(std::string_view in, std::vector<Header>& out) {
   total_ += in.size();
   if (total_ > bounds_.total_bytes) {
-    return too_large("FastCGI params exceed " + std::to_string(bounds_.total_bytes) + " bytes");
+    return too_large("FastCGI params exceed " + std::to_string(bounds_.total_bytes) +
+                     " bytes (limits.header_bytes)");
   }
   while (!in.empty()) {
     switch (state_) {
@@ -211,20 +220,22 @@ size_t PairDecoder::feed_length(std::string_view in) {
 
 std::optional<CodecError> PairDecoder::on_lengths_known() {
   if (pairs_ + 1 > bounds_.count) {
-    return too_large("FastCGI params: more than " + std::to_string(bounds_.count) + " pairs");
+    return too_large("FastCGI params: more than " + std::to_string(bounds_.count) +
+                     " pairs (limits.header_count)");
   }
   if (name_len_ == 0) return malformed("FastCGI param with an empty name");
   if (name_len_ > bounds_.name_bytes) {
-    return too_large("FastCGI param name of " + std::to_string(name_len_) + " bytes (limit " +
-                     std::to_string(bounds_.name_bytes) + ")");
+    return too_large("FastCGI param name of " + std::to_string(name_len_) + " bytes, over " +
+                     std::to_string(bounds_.name_bytes) + " (limits.name_bytes)");
   }
   if (value_len_ > bounds_.value_bytes) {
-    return too_large("FastCGI param value of " + std::to_string(value_len_) + " bytes (limit " +
-                     std::to_string(bounds_.value_bytes) + ")");
+    return too_large("FastCGI param value of " + std::to_string(value_len_) + " bytes, over " +
+                     std::to_string(bounds_.value_bytes) + " (limits.value_bytes)");
   }
   // Both lengths are < 2^31 here, so the 64-bit sum cannot wrap.
   if (name_len_ + value_len_ > bounds_.total_bytes) {
-    return too_large("FastCGI params exceed " + std::to_string(bounds_.total_bytes) + " bytes");
+    return too_large("FastCGI params exceed " + std::to_string(bounds_.total_bytes) +
+                     " bytes (limits.header_bytes)");
   }
   name_.clear();
   value_.clear();
@@ -234,7 +245,9 @@ std::optional<CodecError> PairDecoder::on_lengths_known() {
 }
 
 std::optional<CodecError> PairDecoder::on_pair_complete(std::vector<Header>& out) {
-  if (auto err = check_pair(name_, value_)) return err;
+  // The name was checked as soon as it was complete (feed); only the value
+  // is new.
+  if (auto err = check_value(name_, value_)) return err;
   out.push_back(Header{std::move(name_), std::move(value_)});
   name_.clear();
   value_.clear();

@@ -139,13 +139,13 @@ Problem parse_field_line(std::string_view line, const Limits& limits, FieldLine&
   if (colon == std::string_view::npos) return {400, "header line without colon"};
   std::string_view name = line.substr(0, colon);
   if (name.empty()) return {400, "empty header name"};
-  if (name.size() > limits.name_bytes) return {431, "header name too long"};
+  if (name.size() > limits.name_bytes) return {431, "header name too long (limits.name_bytes)"};
   for (char c : name) {
     // Whitespace before the colon included: RFC 9112 5.1 requires a 400.
     if (!is_tchar(c)) return {400, "invalid character in header name"};
   }
   std::string_view value = trim_ows(line.substr(colon + 1));
-  if (value.size() > limits.value_bytes) return {431, "header value too long"};
+  if (value.size() > limits.value_bytes) return {431, "header value too long (limits.value_bytes)"};
   // Catches bare CR, NUL and other controls.
   if (!is_field_value(value)) return {400, "invalid character in header value"};
   field.name = name;
@@ -234,7 +234,8 @@ void ChunkedDecoder::reset() {
 Problem ChunkedDecoder::start_data() {
   if (size_ > UINT64_MAX - total_) return {400, "chunked body size overflows"};
   total_ += size_;
-  if (max_total_ != 0 && total_ > max_total_) return {413, "body too large"};
+  if (max_total_ != 0 && total_ > max_total_)
+    return {413, "body too large (limits.max_body_bytes)"};
   remaining_ = size_;
   size_ = 0;
   digits_ = 0;
@@ -290,7 +291,8 @@ Problem ChunkedDecoder::on_size_byte(char c) {
 }
 
 Problem ChunkedDecoder::on_trailer_byte(char c) {
-  if (++trailer_bytes_ > limits_.header_bytes) return {431, "trailers too large"};
+  if (++trailer_bytes_ > limits_.header_bytes)
+    return {431, "trailers too large (limits.header_bytes)"};
   switch (state_) {
     case State::TrailerStart:
       if (c == '\r') {
@@ -298,7 +300,8 @@ Problem ChunkedDecoder::on_trailer_byte(char c) {
       } else if (is_ows(c)) {
         return {400, "obsolete line folding in trailer"};
       } else if (is_tchar(c)) {
-        if (++trailer_count_ > limits_.header_count) return {431, "too many trailer fields"};
+        if (++trailer_count_ > limits_.header_count)
+          return {431, "too many trailer fields (limits.header_count)"};
         name_bytes_ = 1;
         state_ = State::TrailerName;
       } else {
@@ -312,7 +315,7 @@ Problem ChunkedDecoder::on_trailer_byte(char c) {
       } else if (!is_tchar(c)) {
         return {400, "invalid character in trailer name"};
       } else if (++name_bytes_ > limits_.name_bytes) {
-        return {431, "trailer name too long"};
+        return {431, "trailer name too long (limits.name_bytes)"};
       }
       return {};
     case State::TrailerValue:
@@ -321,7 +324,7 @@ Problem ChunkedDecoder::on_trailer_byte(char c) {
       } else if (!is_field_char(c)) {
         return {400, "invalid character in trailer value"};
       } else if (++value_bytes_ > limits_.value_bytes) {
-        return {431, "trailer value too long"};
+        return {431, "trailer value too long (limits.value_bytes)"};
       }
       return {};
     case State::TrailerLf:

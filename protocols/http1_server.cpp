@@ -78,7 +78,8 @@ bool Http1ServerCodec::on_request_line(std::string_view in, size_t& used) {
     case http1::LineReader::Status::NeedMore:
       return false;
     case http1::LineReader::Status::TooLong:
-      fail({414, "request line too long"}, http1::describe("request line too long", in));
+      fail({414, "request line too long (limits.request_line_bytes)"},
+           http1::describe("request line too long (limits.request_line_bytes)", in));
       return false;
     case http1::LineReader::Status::BareLf:
       fail({400, "bare LF"}, http1::describe("bare LF in request line", in));
@@ -91,7 +92,8 @@ bool Http1ServerCodec::on_request_line(std::string_view in, size_t& used) {
   head_ = Head{};
   head_.bytes = size;
   Problem problem = parse_request_line(line);
-  if (!problem && head_.bytes > limits_.header_bytes) problem = {431, "request head too large"};
+  if (!problem && head_.bytes > limits_.header_bytes)
+    problem = {431, "request head too large (limits.header_bytes)"};
   if (problem) {
     fail(problem, http1::describe(problem.what, line));
     return false;
@@ -178,8 +180,9 @@ bool Http1ServerCodec::on_field_line(std::string_view in, size_t& used, std::vec
     case http1::LineReader::Status::NeedMore:
       return false;
     case http1::LineReader::Status::TooLong:
-      fail({431, "request head too large"},
-           "request head over " + std::to_string(limits_.header_bytes) + " bytes");
+      fail({431, "request head too large (limits.header_bytes)"},
+           "request head over " + std::to_string(limits_.header_bytes) +
+               " bytes (limits.header_bytes)");
       return false;
     case http1::LineReader::Status::BareLf:
       fail({400, "bare LF"}, http1::describe("bare LF in header line", in.substr(0, 80)));
@@ -190,8 +193,9 @@ bool Http1ServerCodec::on_field_line(std::string_view in, size_t& used, std::vec
   used = size;
   head_.bytes += size;
   if (head_.bytes > limits_.header_bytes) {
-    fail({431, "request head too large"},
-         "request head over " + std::to_string(limits_.header_bytes) + " bytes");
+    fail({431, "request head too large (limits.header_bytes)"},
+         "request head over " + std::to_string(limits_.header_bytes) +
+             " bytes (limits.header_bytes)");
     return false;
   }
   if (line.empty()) {
@@ -199,8 +203,9 @@ bool Http1ServerCodec::on_field_line(std::string_view in, size_t& used, std::vec
     return true;
   }
   if (++head_.fields > limits_.header_count) {
-    fail({431, "too many header fields"},
-         "more than " + std::to_string(limits_.header_count) + " header fields");
+    fail({431, "too many header fields (limits.header_count)"},
+         "more than " + std::to_string(limits_.header_count) +
+             " header fields (limits.header_count)");
     return false;
   }
   http1::FieldLine field;
@@ -261,7 +266,7 @@ Problem Http1ServerCodec::check_framing() {
   }
   if (head_.content_length && limits_.max_body_bytes != 0 &&
       *head_.content_length > limits_.max_body_bytes) {
-    return {413, "body too large"};
+    return {413, "body too large (limits.max_body_bytes)"};
   }
   if (head_.http11 && head_.expect.other) return {417, "unsupported expectation"};
   return {};
@@ -289,7 +294,8 @@ void Http1ServerCodec::finish_head(std::vector<Event>& events, std::string& out)
   // RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 and when there is no body.
   if (has_body && head_.http11 && head_.expect.continue_100) out += kContinue;
   response_ = Response{};
-  events.push_back(RequestStarted{kStream, std::move(req)});
+  // Built in place: each move of a Request through a temporary costs.
+  events.emplace_back(std::in_place_type<RequestStarted>, kStream, std::move(req));
   if (chunked) {
     chunked_.reset();
     state_ = State::ChunkedBody;

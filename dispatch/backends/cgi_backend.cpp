@@ -379,7 +379,7 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
     }
     if (shared_->running >= o.max_processes) {
       finish_with_error(503, who() + ": " + std::to_string(shared_->running) +
-                                 " processes running already (max_processes)");
+                                 " processes running already (project.json backend.max_processes)");
       return;
     }
     int error = 0;
@@ -592,7 +592,8 @@ class CgiExchange final : public Exchange, public CgiChildOwner {
 
   void on_timeout() {
     if (done_) return;
-    std::string ms = std::to_string(shared_->options.timeout_ms) + " ms";
+    std::string ms =
+        std::to_string(shared_->options.timeout_ms) + " ms (project.json backend.timeout_ms)";
     finish_with_error(504, who() + (head_parsed_ ? ": response not complete within " + ms
                                                  : ": no response within " + ms));
   }

@@ -4,16 +4,14 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
+
+#include "dispatch/backends/pretty_json.h"
 
 namespace gw {
 
 namespace {
-
-// Keeps members in insertion order: the field order is part of the interface.
-using Json = nlohmann::ordered_json;
 
 // Output goes to the sink in pieces of this size, so a congested client is
 // noticed between pieces (the document itself is bounded by the header limits).
@@ -24,44 +22,65 @@ struct MdCtxFree {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
 
-Json pairs_to_json(const std::vector<Header>& pairs) {
-  Json out = Json::array();
-  for (const auto& p : pairs) out.push_back(Json::array({p.name, p.value}));
-  return out;
+void write_pairs(PrettyJson& j, std::string_view name, const std::vector<Header>& pairs) {
+  j.key(name);
+  j.begin_array();
+  for (const auto& p : pairs) {
+    j.begin_array();
+    j.value(p.name);
+    j.value(p.value);
+    j.end_array();
+  }
+  j.end_array();
 }
 
-// Everything from the request, copied now: the Request is only borrowed for
-// the duration of start().
-Json describe_request(std::string_view project, const Request& r) {
-  Json j = Json::object();
-  j["project"] = project;
-  j["origin"] = protocol_name(r.origin);
-  j["method"] = r.method;
-  j["target"] = r.target;
-  j["path"] = r.path;
-  j["script_name"] = r.script_name;
-  j["path_info"] = r.path_info;
-  j["query"] = r.query;
-  j["server_protocol"] = r.server_protocol;
-  j["headers"] = pairs_to_json(r.headers);
-  j["params"] = pairs_to_json(r.params);
-  j["content_length"] = r.content_length ? Json(*r.content_length) : Json(nullptr);
-  j["remote_addr"] = r.remote_addr;
-  j["remote_port"] = r.remote_port;
-  j["server_name"] = r.server_name;
-  j["server_addr"] = r.server_addr;
-  j["server_port"] = r.server_port;
-  j["remote_user"] = r.remote_user;
-  j["auth_type"] = r.auth_type;
-  j["https"] = r.https;
+// About what describe_request() and the digest take, so that the output is
+// allocated once instead of doubled seven times over.
+size_t estimated_size(const Request& r) {
+  size_t size = 1024 + 4 * r.target.size();  // members, indentation, digest; path, ...
+  for (const auto* pairs : {&r.headers, &r.params}) {
+    for (const auto& p : *pairs) size += p.name.size() + p.value.size() + 32;
+  }
+  return size;
+}
+
+// Everything from the request, written now: the Request is only borrowed for
+// the duration of start(). The object is left open: body_length and
+// body_sha256 follow once the body is in.
+void describe_request(PrettyJson& j, std::string_view project, const Request& r) {
+  j.begin_object();
+  j.member("project", project);
+  j.member("origin", protocol_name(r.origin));
+  j.member("method", r.method);
+  j.member("target", r.target);
+  j.member("path", r.path);
+  j.member("script_name", r.script_name);
+  j.member("path_info", r.path_info);
+  j.member("query", r.query);
+  j.member("server_protocol", r.server_protocol);
+  write_pairs(j, "headers", r.headers);
+  write_pairs(j, "params", r.params);
+  j.key("content_length");
+  if (r.content_length) {
+    j.value(*r.content_length);
+  } else {
+    j.null();
+  }
+  j.member("remote_addr", r.remote_addr);
+  j.member("remote_port", uint64_t{r.remote_port});
+  j.member("server_name", r.server_name);
+  j.member("server_addr", r.server_addr);
+  j.member("server_port", uint64_t{r.server_port});
+  j.member("remote_user", r.remote_user);
+  j.member("auth_type", r.auth_type);
+  j.member("https", r.https);
   // TLS facts only when known, so plain requests stay short.
-  if (!r.ssl_protocol.empty()) j["ssl_protocol"] = r.ssl_protocol;
-  if (!r.ssl_cipher.empty()) j["ssl_cipher"] = r.ssl_cipher;
-  if (r.ssl_key_size != 0) j["ssl_key_size"] = r.ssl_key_size;
-  if (!r.ssl_session_id.empty()) j["ssl_session_id"] = r.ssl_session_id;
-  if (!r.ssl_client_cert.empty()) j["ssl_client_cert"] = r.ssl_client_cert;
-  if (!r.route.empty()) j["route"] = r.route;
-  return j;
+  if (!r.ssl_protocol.empty()) j.member("ssl_protocol", r.ssl_protocol);
+  if (!r.ssl_cipher.empty()) j.member("ssl_cipher", r.ssl_cipher);
+  if (r.ssl_key_size != 0) j.member("ssl_key_size", uint64_t{r.ssl_key_size});
+  if (!r.ssl_session_id.empty()) j.member("ssl_session_id", r.ssl_session_id);
+  if (!r.ssl_client_cert.empty()) j.member("ssl_client_cert", r.ssl_client_cert);
+  if (!r.route.empty()) j.member("route", r.route);
 }
 
 std::string to_hex(const unsigned char* data, size_t size) {
@@ -77,8 +96,11 @@ std::string to_hex(const unsigned char* data, size_t size) {
 
 class EchoExchange : public Exchange {
  public:
-  EchoExchange(Json description, ResponseSink& sink)
-      : description_(std::move(description)), sink_(sink) {}
+  EchoExchange(std::string_view project, const Request& request, ResponseSink& sink) : sink_(sink) {
+    output_.reserve(estimated_size(request));
+    PrettyJson j(output_);
+    describe_request(j, project, request);
+  }
 
   // Sets up the digest; false (after telling the sink) when OpenSSL cannot.
   bool init() {
@@ -108,13 +130,13 @@ class EchoExchange : public Exchange {
       return;
     }
     md_.reset();
-    description_["body_length"] = body_length_;
-    description_["body_sha256"] = to_hex(digest, digest_size);
-    // replace: header values may hold bytes that are not UTF-8 (obs-text);
-    // dump() would otherwise throw on them.
-    output_ = description_.dump(2, ' ', false, Json::error_handler_t::replace);
+    // Continues the object describe_request() left open (one level deep).
+    PrettyJson j(output_);
+    j.reopen_object();
+    j.member("body_length", body_length_);
+    j.member("body_sha256", to_hex(digest, digest_size));
+    j.end_object();
     output_.push_back('\n');
-    description_ = Json();
     state_ = State::Writing;
 
     ResponseHead head;
@@ -161,7 +183,6 @@ class EchoExchange : public Exchange {
     }
   }
 
-  Json description_;
   ResponseSink& sink_;
   MdCtx md_;
   uint64_t body_length_ = 0;
@@ -176,7 +197,7 @@ class EchoExchange : public Exchange {
 EchoBackend::EchoBackend(std::string project) : project_(std::move(project)) {}
 
 std::unique_ptr<Exchange> EchoBackend::start(const Request& request, ResponseSink& sink) {
-  auto exchange = std::make_unique<EchoExchange>(describe_request(project_, request), sink);
+  auto exchange = std::make_unique<EchoExchange>(project_, request, sink);
   exchange->init();
   return exchange;
 }

@@ -238,7 +238,7 @@ class FastCgiPool {
   size_t idle_count() const { return idle_.size(); }
   size_t open_count() const { return open_; }
   uint32_t limit() const { return limit_; }
-  std::string usage() const;  // "2 connections open, limit 2"
+  std::string usage() const;  // "2 connections open, limit 2: project.json backend.max_conns ..."
 
   // For Slot, Unanswered, IdleConn and Drainer.
   void release_slot();
@@ -395,7 +395,8 @@ FastCgiPool::~FastCgiPool() {
 
 std::string FastCgiPool::usage() const {
   std::string s = std::to_string(open_) + " connection" + (open_ == 1 ? "" : "s") + " open, ";
-  return s + (limit_ ? "limit " + std::to_string(limit_) : "no limit");
+  return s + (limit_ ? "limit " + std::to_string(limit_) : "no limit") +
+         ": project.json backend.max_conns or the app's FCGI_MAX_CONNS";
 }
 
 FastCgiPool::Ask FastCgiPool::acquire(Client& client, Grant& grant) {
@@ -736,8 +737,8 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
         return;
       case FastCgiPool::Ask::Full:
         finish_with_error(503, who() + ": " + std::to_string(options().max_waiting) +
-                                   " requests already waiting for a connection (" + pool_->usage() +
-                                   ")");
+                                   " requests already waiting for a connection, a fixed bound (" +
+                                   pool_->usage() + ")");
         return;
     }
   }
@@ -746,9 +747,9 @@ class FcgiExchange final : public Exchange, public io::StreamHandler, public Fas
     if (done_ || !waiting_) return;
     pool_->cancel_wait(*this);
     waiting_ = false;
-    finish_with_error(503, who() + ": no connection free within " +
-                               std::to_string(options().connect_timeout_ms) + " ms (" +
-                               pool_->usage() + ")");
+    finish_with_error(
+        503, who() + ": no connection free within " + std::to_string(options().connect_timeout_ms) +
+                 " ms (project.json backend.connect_timeout_ms; " + pool_->usage() + ")");
   }
 
   void connect() {

@@ -10,7 +10,9 @@ void UpstreamConnect::start(uv_loop_s* loop, const io::Address& address, uint32_
   done_ = std::move(done);
   timer.start(timeout_ms, [this, timeout_ms] {
     cancel();
-    finish(nullptr, 504, "connect: timed out after " + std::to_string(timeout_ms) + " ms");
+    finish(nullptr, 504,
+           "connect: timed out after " + std::to_string(timeout_ms) +
+               " ms (project.json backend.connect_timeout_ms)");
   });
   // `this` is safe in the callback: cancel() (also in the destructor) stops it.
   int rc = io::Stream::connect(
@@ -64,7 +66,7 @@ void StallTimer::stop() {
 
 StallError stall_error(std::string_view who, uint32_t timeout_ms, bool response_started,
                        bool waiting_for_client) {
-  std::string ms = std::to_string(timeout_ms) + " ms";
+  std::string ms = std::to_string(timeout_ms) + " ms (project.json backend.timeout_ms)";
   if (response_started) return {504, std::string(who) + ": response stalled: nothing for " + ms};
   if (waiting_for_client) return {408, "request body: nothing from the client for " + ms};
   return {504, std::string(who) + ": no response within " + ms};

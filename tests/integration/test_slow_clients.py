@@ -103,10 +103,13 @@ def case_fastcgi_head_trickle(ctx):
 
 
 def case_body_stall(ctx):
+    ctx.mark_logs()
     with socket.create_connection(("127.0.0.1", ctx.ports["http"])) as s:
         s.sendall(b"POST /echo/up HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"b" * 10)
         answer = read_until_closed(s)
     check(answer.startswith(b"HTTP/1.1 408 "), f"answer {answer[:120]!r}")
+    wait_until(lambda: "limits.body_timeout_ms" in "\n".join(ctx.log_tail(20, since_mark=True)), 5,
+               "a log line naming limits.body_timeout_ms")
 
 
 def case_keepalive_idle(ctx):
@@ -118,10 +121,13 @@ def case_keepalive_idle(ctx):
 
 
 def case_request_timeout(ctx):
+    ctx.mark_logs()
     with socket.create_connection(("127.0.0.1", ctx.ports["http"])) as s:
         s.sendall(b"GET /slow/ HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = read_until_closed(s)
     check(answer.startswith(b"HTTP/1.1 504 "), f"answer {answer[:120]!r}")
+    wait_until(lambda: "limits.request_timeout_ms" in "\n".join(ctx.log_tail(20, since_mark=True)), 5,
+               "a log line naming limits.request_timeout_ms")
 
 
 # ---- 500 slowloris connections under load ----------------------------------

@@ -1242,7 +1242,9 @@ TEST_CASE("ajp13 server: body errors") {
   SUBCASE("a body packet over the packet size") {
     Run r = one(fwd + "\x12\x34" + u16(8189));
     REQUIRE(r.error);
-    CHECK(r.error->what == "body packet of 8193 bytes over the AJP packet size 8192");
+    CHECK(r.error->what ==
+          "body packet of 8193 bytes over the AJP packet size 8192 (the listener's packet_size / "
+          "--ajp-packet-size)");
   }
 }
 
@@ -1419,20 +1421,22 @@ TEST_CASE("ajp13 server: header limits give 431") {
     const char* what;
   };
   for (const Case& c : {
-           Case{u16(4), "", "FORWARD_REQUEST has 4 headers, more than 3"},
+           Case{u16(4), "", "FORWARD_REQUEST has 4 headers, more than 3 (limits.header_count)"},
            Case{u16(1) + str(std::string(17, 'N')) + str("v"), "",
-                "request header name over 16 bytes: 'NNNNNNNNNNNNNNNNN'"},
+                "request header name over 16 bytes (limits.name_bytes): 'NNNNNNNNNNNNNNNNN'"},
            Case{u16(1) + str("X") + str(std::string(33, 'v')), "",
-                "request header X over 32 bytes"},
+                "request header X over 32 bytes (limits.value_bytes)"},
            Case{
                u16(3) + str("A") + str(std::string(30, 'v')) + str("B") + str(std::string(30, 'v')),
-               "", "request headers over 60 bytes"},
+               "", "request headers over 60 bytes (limits.header_bytes)"},
            Case{u16(0),
                 "\x0A" + str("JK_LB_ACTIVATION") + str("1") + "\x0A" + str("JK_LB_ACTIVATION") +
                     str("2") + "\x0A" + str("JK_LB_ACTIVATION") + str("3") + "\x0A" +
                     str("JK_LB_ACTIVATION") + str("4"),
-                "more than 3 req_attributes"},
-           Case{u16(0), "\x03" + str(std::string(33, 'u')), "attribute remote_user over 32 bytes"},
+                "more than 3 req_attributes (limits.header_count)"},
+           Case{u16(0), "\x03" + str(std::string(33, 'u')),
+                "attribute remote_user over 32 bytes "
+                "(limits.value_bytes)"},
        }) {
     CAPTURE(c.what);
     RawForward raw;

@@ -492,7 +492,9 @@ TEST_CASE("cgi backend: a script sleeping past the timeout: 504, its group ended
   CHECK(Clock::now() - start < std::chrono::milliseconds(2000));
   CHECK(sink.error_status == 504);
   CHECK_FALSE(sink.head);
-  CHECK(sink.why == "cgi " + script + ": no response within 300 ms");
+  CHECK(sink.why == "cgi " + script +
+                        ": no response within 300 ms "
+                        "(project.json backend.timeout_ms)");
   int pid = dir.pid(loop, "pid");
   int gpid = dir.pid(loop, "gpid");
   REQUIRE(pid > 1);
@@ -511,7 +513,8 @@ TEST_CASE("cgi backend: the timeout after the head cuts the response") {
   REQUIRE(sink.head);
   CHECK(sink.body() == "partial");
   CHECK(sink.error_status == 504);
-  CHECK(sink.why == "cgi " + script + ": response not complete within 300 ms");
+  CHECK(sink.why == "cgi " + script +
+                        ": response not complete within 300 ms (project.json backend.timeout_ms)");
   settle(loop, backend);
 }
 
@@ -819,7 +822,9 @@ TEST_CASE("cgi backend: more than max_processes at once gives 503") {
   auto ex1 = backend.start(make_request("POST", "/", 5), first);
   auto ex2 = backend.start(make_request("GET", "/"), second);
   CHECK(second.error_status == 503);
-  CHECK(second.why == "cgi " + script + ": 1 processes running already (max_processes)");
+  CHECK(second.why == "cgi " + script +
+                          ": 1 processes running already "
+                          "(project.json backend.max_processes)");
   ex1->send_body("hello");
   ex1->finish_body();
   REQUIRE(loop.run_until([&] { return first.finished(); }));

@@ -70,7 +70,8 @@ TEST_CASE("config file: every field") {
   auto err = load_text(dir, R"({
     // comments are allowed
     "listeners": [
-      {"protocol": "fcgi", "host": "127.0.0.1", "port": 9000, "name": "nginx"},
+      {"protocol": "fcgi", "host": "127.0.0.1", "port": 9000, "name": "nginx",
+       "max_connections": 64},
       {"protocol": "fcgi", "unix_socket": "/run/gatewayd/fcgi.sock", "socket_mode": "0660",
        "socket_owner": "www-data", "socket_group": "www-data", "base_path": "/trac/"},
       {"protocol": "http"}
@@ -94,6 +95,8 @@ TEST_CASE("config file: every field") {
   CHECK(c.listeners[0].host == "127.0.0.1");
   CHECK(c.listeners[0].port == 9000);
   CHECK(c.listeners[0].name == "nginx");
+  CHECK(c.listeners[0].max_connections == std::optional<size_t>(64));
+  CHECK_FALSE(c.listeners[1].max_connections.has_value());  // only limits.max_connections
   CHECK(c.listeners[1].unix_path == "/run/gatewayd/fcgi.sock");
   CHECK(c.listeners[1].socket_mode == std::optional<uint32_t>(0660));
   CHECK(c.listeners[1].socket_owner == "www-data");
@@ -193,7 +196,8 @@ TEST_CASE("config file: unknown keys") {
                      "listeners[1].hots",
                      "unknown key (expected one of: protocol, host, port, unix_socket, "
                      "socket_mode, socket_owner, socket_group, base_path, name, certfile, keyfile, "
-                     "secret, insecure, allowed_attributes, packet_size, access_log)");
+                     "secret, insecure, allowed_attributes, packet_size, access_log, "
+                     "max_connections)");
   check_config_error(R"({"limits": {"header_byte": 1}})", "limits.header_byte",
                      "unknown key (expected one of: header_bytes, header_count, name_bytes, "
                      "value_bytes, request_line_bytes, streams_per_connection, max_connections, "
@@ -246,6 +250,17 @@ TEST_CASE("config file: listener errors") {
                      "'spdy' is not one of http, https, fcgi, scgi, ajp or status");
   check_config_error(R"({"listeners": [{"protocol": "ajp", "packet_size": 4096}]})",
                      "listeners[0].packet_size", "must be an integer 8192-65536");
+  const std::string conns_why = "must be an integer 1-10000000";
+  check_config_error(R"({"listeners": [{"protocol": "http", "max_connections": 0}]})",
+                     "listeners[0].max_connections", conns_why);
+  check_config_error(R"({"listeners": [{"protocol": "http", "max_connections": 10000001}]})",
+                     "listeners[0].max_connections", conns_why);
+  check_config_error(R"({"listeners": [{"protocol": "http", "max_connections": "3"}]})",
+                     "listeners[0].max_connections", conns_why);
+  check_config_error(R"({"listeners": [{"protocol": "http", "max_connections": -3}]})",
+                     "listeners[0].max_connections", conns_why);
+  check_config_error(R"({"listeners": [{"protocol": "http", "max_connections": null}]})",
+                     "listeners[0].max_connections", conns_why);
   check_config_error(R"({"listeners": [{"protocol": "ajp", "secret": ""}]})", "listeners[0].secret",
                      "must not be empty");
   check_config_error(R"({"listeners": [{"protocol": "ajp", "insecure": "yes"}]})",
@@ -833,6 +848,11 @@ TEST_CASE("validate: errors") {
     c.listeners[0].port = 0;
     c.listeners[0].socket_mode = 01000;
     check(c, "listener http:unix:/s", "socket mode above 0777");
+    c.listeners[0].socket_mode.reset();
+    c.listeners[0].max_connections = 0;
+    check(c, "listener http:unix:/s", "max_connections must be at least 1");
+    c.listeners[0].max_connections = 1;
+    CHECK_FALSE(gw::validate(c).has_value());
   }
   {
     ServerConfig c = base;

@@ -824,12 +824,15 @@ TEST_CASE("fastcgi backend: a full wait queue and a long wait give 503") {
   auto c = backend.start(make_request("GET", "/c"), third);
   CHECK(third.error_status == 503);
   CHECK(third.why == "fastcgi upstream " + app.address() +
-                         ": 1 requests already waiting for a connection (1 connection open, "
-                         "limit 1)");
+                         ": 1 requests already waiting for a connection, a fixed bound (1 "
+                         "connection open, limit 1: project.json backend.max_conns or the app's "
+                         "FCGI_MAX_CONNS)");
   REQUIRE(loop.run_until([&] { return second.finished(); }));
   CHECK(second.error_status == 503);
   CHECK(second.why == "fastcgi upstream " + app.address() +
-                          ": no connection free within 200 ms (1 connection open, limit 1)");
+                          ": no connection free within 200 ms (project.json "
+                          "backend.connect_timeout_ms; 1 connection open, limit 1: project.json "
+                          "backend.max_conns or the app's FCGI_MAX_CONNS)");
   app.set_flag(1);
   REQUIRE(loop.run_until([&] { return first.finished(); }));
   CHECK(first.body() == "ok");
@@ -1239,7 +1242,9 @@ TEST_CASE("fastcgi backend: connect timeout gives 504") {
     FakeSink sink;
     fetch(loop, backend, sink, make_request("GET", "/"));
     CHECK(sink.error_status == 504);
-    CHECK(sink.why == "fastcgi upstream " + app.address() + ": connect: timed out after 100 ms");
+    CHECK(sink.why == "fastcgi upstream " + app.address() +
+                          ": connect: timed out after 100 ms "
+                          "(project.json backend.connect_timeout_ms)");
   }
   ::close(filler);
 }
@@ -1255,7 +1260,9 @@ TEST_CASE("fastcgi backend: an app that never answers gives 504") {
   fetch(loop, backend, sink, make_request("GET", "/"));
   CHECK(sink.error_status == 504);
   CHECK_FALSE(sink.head);
-  CHECK(sink.why == "fastcgi upstream " + app.address() + ": no response within 100 ms");
+  CHECK(sink.why == "fastcgi upstream " + app.address() +
+                        ": no response within 100 ms "
+                        "(project.json backend.timeout_ms)");
   CHECK(loop.run_until([&] { return app.flag(1); }));  // the backend closed the connection
   CHECK(backend.open_connections() == 0);
 }
@@ -1273,7 +1280,9 @@ TEST_CASE("fastcgi backend: an app stalling mid-response is cut with 504") {
   REQUIRE(sink.head);
   CHECK(sink.body() == "partial");
   CHECK(sink.error_status == 504);
-  CHECK(sink.why == "fastcgi upstream " + app.address() + ": response stalled: nothing for 100 ms");
+  CHECK(sink.why == "fastcgi upstream " + app.address() +
+                        ": response stalled: nothing for 100 ms "
+                        "(project.json backend.timeout_ms)");
 }
 
 TEST_CASE("fastcgi backend: a request body that stops coming gives 408") {
@@ -1290,7 +1299,9 @@ TEST_CASE("fastcgi backend: a request body that stops coming gives 408") {
   REQUIRE(loop.run_until([&] { return sink.finished(); }));
   CHECK(app.flag(0));
   CHECK(sink.error_status == 408);
-  CHECK(sink.why == "request body: nothing from the client for 100 ms");
+  CHECK(sink.why ==
+        "request body: nothing from the client for 100 ms "
+        "(project.json backend.timeout_ms)");
 }
 
 TEST_CASE("fastcgi backend: STDERR goes to the error log line by line") {

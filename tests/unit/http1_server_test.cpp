@@ -466,7 +466,7 @@ TEST_CASE("http1 server: size limits answer 414 and 431") {
   CHECK_FALSE(run(request_line(100) + "Host: h\r\n\r\n", small).error);
   Driver long_line = run(request_line(101) + "Host: h\r\n\r\n", small);
   REQUIRE(long_line.error);
-  CHECK(long_line.out == error_response(414, "request line too long"));
+  CHECK(long_line.out == error_response(414, "request line too long (limits.request_line_bytes)"));
   // Reported without waiting for the line end, once it cannot fit.
   Driver partial = run(std::string(101, 'G'), small);
   CHECK_FALSE(partial.error);
@@ -477,13 +477,13 @@ TEST_CASE("http1 server: size limits answer 414 and 431") {
   const std::string start = "GET / HTTP/1.1\r\nHost: h\r\n";
   CHECK_FALSE(run(start + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n", small).error);
   CHECK(run(start + "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", small).out ==
-        error_response(431, "too many header fields"));
+        error_response(431, "too many header fields (limits.header_count)"));
   CHECK_FALSE(run(start + std::string(16, 'n') + ": v\r\n\r\n", small).error);
   CHECK(run(start + std::string(17, 'n') + ": v\r\n\r\n", small).out ==
-        error_response(431, "header name too long"));
+        error_response(431, "header name too long (limits.name_bytes)"));
   CHECK_FALSE(run(start + "V: " + std::string(50, 'v') + "\r\n\r\n", small).error);
   CHECK(run(start + "V: " + std::string(51, 'v') + "\r\n\r\n", small).out ==
-        error_response(431, "header value too long"));
+        error_response(431, "header value too long (limits.value_bytes)"));
 
   // The whole head, request line included, within header_bytes: exactly at
   // the limit passes, one byte more fails, also while a line is incomplete.
@@ -494,9 +494,11 @@ TEST_CASE("http1 server: size limits answer 414 and 431") {
   REQUIRE(head.size() == head_limit.header_bytes);
   CHECK_FALSE(run(head, head_limit).error);
   head.insert(head.size() - 4, "y");
-  CHECK(run(head, head_limit).out == error_response(431, "request head too large"));
+  CHECK(run(head, head_limit).out == error_response(431,
+                                                    "request head too large "
+                                                    "(limits.header_bytes)"));
   Driver incomplete = run(start + "Y: " + std::string(300, 'y'), head_limit);
-  CHECK(incomplete.out == error_response(431, "request head too large"));
+  CHECK(incomplete.out == error_response(431, "request head too large (limits.header_bytes)"));
 }
 
 TEST_CASE("http1 server: max_body_bytes answers 413") {
@@ -505,14 +507,14 @@ TEST_CASE("http1 server: max_body_bytes answers 413") {
   Driver exact = run("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789", limits);
   CHECK_FALSE(exact.error);
   Driver over = run("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n", limits);
-  CHECK(over.out == error_response(413, "body too large"));
+  CHECK(over.out == error_response(413, "body too large (limits.max_body_bytes)"));
   Driver chunked =
       run("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
           "6\r\nhello!\r\n5\r\nworld\r\n0\r\n\r\n",
           limits);
   CHECK(chunked.events() ==
         "start POST target=/ path=/ query= HTTP/1.1 cl=none\n  Host: h\nbody hello!\n");
-  CHECK(chunked.out == error_response(413, "body too large"));
+  CHECK(chunked.out == error_response(413, "body too large (limits.max_body_bytes)"));
 }
 
 TEST_CASE("http1 server: Expect: 100-continue") {

@@ -697,7 +697,9 @@ TEST_CASE("http proxy: connect timeout gives 504") {
     auto ex = backend.start(make_request("GET", "/"), sink);
     REQUIRE(loop.run_until([&] { return sink.finished(); }));
     CHECK(sink.error_status == 504);
-    CHECK(sink.why == "upstream " + app.address() + ": connect: timed out after 100 ms");
+    CHECK(sink.why == "upstream " + app.address() +
+                          ": connect: timed out after 100 ms "
+                          "(project.json backend.connect_timeout_ms)");
   }
   ::close(filler);
 }
@@ -713,7 +715,9 @@ TEST_CASE("http proxy: upstream that never answers gives 504") {
   fetch(loop, backend, sink, make_request("GET", "/"));
   CHECK(sink.error_status == 504);
   CHECK_FALSE(sink.head);
-  CHECK(sink.why == "upstream " + app.address() + ": no response within 100 ms");
+  CHECK(sink.why == "upstream " + app.address() +
+                        ": no response within 100 ms "
+                        "(project.json backend.timeout_ms)");
   CHECK(loop.run_until([&] { return app.flag(1); }));  // the proxy closed the connection
   CHECK(backend.idle_connections() == 0);
 }
@@ -732,7 +736,9 @@ TEST_CASE("http proxy: a request body that stops coming times out") {
   ex->send_body("12345");
   REQUIRE(loop.run_until([&] { return sink.finished(); }));
   CHECK(sink.error_status == 408);
-  CHECK(sink.why == "request body: nothing from the client for 100 ms");
+  CHECK(sink.why ==
+        "request body: nothing from the client for 100 ms "
+        "(project.json backend.timeout_ms)");
   CHECK(loop.run_until([&] { return app.flag(1); }));
 }
 

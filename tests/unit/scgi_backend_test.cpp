@@ -566,7 +566,9 @@ TEST_CASE("scgi backend: connect timeout gives 504") {
     auto ex = backend.start(make_request("GET", "/"), sink);
     REQUIRE(loop.run_until([&] { return sink.finished(); }));
     CHECK(sink.error_status == 504);
-    CHECK(sink.why == "scgi upstream " + app.address() + ": connect: timed out after 100 ms");
+    CHECK(sink.why == "scgi upstream " + app.address() +
+                          ": connect: timed out after 100 ms "
+                          "(project.json backend.connect_timeout_ms)");
   }
   ::close(filler);
 }
@@ -584,7 +586,9 @@ TEST_CASE("scgi backend: an app that never answers gives 504") {
   fetch(loop, backend, sink, make_request("GET", "/"));
   CHECK(sink.error_status == 504);
   CHECK_FALSE(sink.head);
-  CHECK(sink.why == "scgi upstream " + app.address() + ": no response within 100 ms");
+  CHECK(sink.why == "scgi upstream " + app.address() +
+                        ": no response within 100 ms "
+                        "(project.json backend.timeout_ms)");
   CHECK(loop.run_until([&] { return app.flag(1); }));  // the backend closed the connection
 }
 
@@ -603,7 +607,9 @@ TEST_CASE("scgi backend: an app stalling mid-response cuts it with 504") {
   REQUIRE(sink.head);
   CHECK(sink.body() == "partial");
   CHECK(sink.error_status == 504);
-  CHECK(sink.why == "scgi upstream " + app.address() + ": response stalled: nothing for 100 ms");
+  CHECK(sink.why == "scgi upstream " + app.address() +
+                        ": response stalled: nothing for 100 ms "
+                        "(project.json backend.timeout_ms)");
 }
 
 TEST_CASE("scgi backend: a request body that stops coming gives 408") {
@@ -621,7 +627,9 @@ TEST_CASE("scgi backend: a request body that stops coming gives 408") {
   ex->send_body("12345");
   REQUIRE(loop.run_until([&] { return sink.finished(); }));
   CHECK(sink.error_status == 408);
-  CHECK(sink.why == "request body: nothing from the client for 100 ms");
+  CHECK(sink.why ==
+        "request body: nothing from the client for 100 ms "
+        "(project.json backend.timeout_ms)");
   CHECK(loop.run_until([&] { return app.flag(1); }));
 }
 

@@ -1,0 +1,260 @@
+// Connections per listener: a Server on a real loop with real sockets. A
+// listener's max_connections closes a connection past it at once while the
+// other listeners still accept; the count goes down as connections close and
+// survives a reload that keeps the socket (a changed bound applies to the
+// connections accepted after it); FCGI_GET_VALUES advertises the smaller of
+// the listener's and the server's bound.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/config.h"
+#include "gateway/connection.h"
+#include "gateway/listener.h"
+#include "gateway/server.h"
+#include "gateway/startup.h"
+#include "protocols/fastcgi_wire.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_loop.h"
+
+using gw::ListenerConfig;
+using gw::Server;
+using gw::test::TestLoop;
+
+namespace {
+
+uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+ListenerConfig http_on(uint16_t port, std::optional<size_t> max_connections = std::nullopt) {
+  ListenerConfig l;
+  l.protocol = gw::Protocol::Http;
+  l.host = "127.0.0.1";
+  l.port = port;
+  l.max_connections = max_connections;
+  return l;
+}
+
+// A client socket polled without blocking while the loop runs (the kernel
+// completes connect() from the backlog before the server accepts).
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~Client() { close(fd_); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void send(const std::string& bytes) {
+    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(bytes.size()));
+  }
+  // Takes what has arrived; true once the peer has closed.
+  bool closed() {
+    char buf[4096];
+    for (;;) {
+      ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+      if (n > 0) {
+        received_.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof_ = true;
+      return eof_;
+    }
+  }
+  // A whole 200 response (by its Content-Length) has come.
+  bool answered() {
+    closed();
+    size_t end = received_.find("\r\n\r\n");
+    size_t cl = received_.find("Content-Length: ");
+    if (end == std::string::npos || cl == std::string::npos || cl > end) return false;
+    return received_.starts_with("HTTP/1.1 200 ") &&
+           received_.size() == end + 4 + std::stoul(received_.substr(cl + 16));
+  }
+  void clear() { received_.clear(); }
+  const std::string& received() const { return received_; }
+
+ private:
+  int fd_ = -1;
+  std::string received_;
+  bool eof_ = false;
+};
+
+const std::string kGet = "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n";
+
+class Projects : public gw::test::TempDir {
+ public:
+  Projects() : TempDir("listener-conns-test") {
+    write("echo/project.json", R"({"backend": {"type": "echo"}})");
+  }
+};
+
+gw::Startup startup_for(const Projects& dir, std::vector<ListenerConfig> listeners) {
+  gw::Startup s;
+  s.config.env_parent_dir = dir.path();
+  s.config.listeners = std::move(listeners);
+  auto err = gw::load_projects(s.config, s.projects);
+  if (err) FAIL("load_projects: " << err->message());
+  return s;
+}
+
+// Runs the loop until `client` is accepted and served, so that the server
+// counts it before the test goes on.
+void served(TestLoop& loop, Client& client) {
+  client.clear();
+  client.send(kGet);
+  REQUIRE(loop.run_until([&] { return client.answered(); }));
+}
+
+// The FCGI_MAX_CONNS value a FastCGI codec made for `listener` answers.
+std::string advertised_max_conns(const ListenerConfig& listener, const gw::Limits& limits) {
+  auto codec = gw::make_server_codec(listener, limits);
+  std::string query;
+  gw::fcgi::append_pair(query, "FCGI_MAX_CONNS", "");
+  std::string in;
+  gw::fcgi::append_record(in, gw::fcgi::FCGI_GET_VALUES, 0, query);
+  std::vector<gw::Event> events;
+  std::string out;
+  gw::FeedResult r = codec->feed(in, events, out);
+  REQUIRE_FALSE(r.error);
+  REQUIRE(r.consumed == in.size());
+  // One GET_VALUES_RESULT record: header, then the pair "\x0e" LEN NAME VALUE.
+  REQUIRE(out.size() > gw::fcgi::FCGI_HEADER_LEN + 2 + 14);
+  CHECK(static_cast<uint8_t>(out[1]) == gw::fcgi::FCGI_GET_VALUES_RESULT);
+  const size_t length = static_cast<uint8_t>(out[gw::fcgi::FCGI_HEADER_LEN + 1]);
+  CHECK(out.substr(gw::fcgi::FCGI_HEADER_LEN + 2, 14) == "FCGI_MAX_CONNS");
+  return out.substr(gw::fcgi::FCGI_HEADER_LEN + 2 + 14, length);
+}
+
+}  // namespace
+
+TEST_CASE("listener connections: the bound of one listener leaves the others accepting") {
+  TestLoop loop;
+  Projects dir;
+  const uint16_t bounded = free_port(), open = free_port();
+  gw::Startup s = startup_for(dir, {http_on(bounded, 2), http_on(open)});
+  Server server(loop.get(), s.config, s.projects);
+  REQUIRE_FALSE(server.start().has_value());
+  CHECK(server.listener(0).connection_count() == 0);
+
+  auto a = std::make_unique<Client>(bounded);
+  served(loop, *a);
+  Client b(bounded);
+  served(loop, b);
+  CHECK(server.listener(0).connection_count() == 2);
+
+  // Past the bound: accepted and closed at once, with nothing sent.
+  Client refused(bounded);
+  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  CHECK(refused.received().empty());
+  CHECK(server.listener(0).connection_count() == 2);
+  CHECK(server.connection_count() == 2);
+
+  // The other listener has no bound of its own.
+  Client c(open), d(open), e(open);
+  for (Client* x : {&c, &d, &e}) served(loop, *x);
+  CHECK(server.listener(1).connection_count() == 3);
+  CHECK(server.listener(0).connection_count() == 2);
+  CHECK(server.connection_count() == 5);
+
+  // One closes: the count goes down and the next is accepted.
+  a.reset();
+  REQUIRE(loop.run_until([&] { return server.listener(0).connection_count() == 1; }));
+  Client next(bounded);
+  served(loop, next);
+  CHECK(server.listener(0).connection_count() == 2);
+  server.stop();
+  loop.run_until([&] { return server.connection_count() == 0; });
+  CHECK(server.listener(0).connection_count() == 0);
+  CHECK(server.listener(1).connection_count() == 0);
+}
+
+TEST_CASE("listener connections: the server-wide bound still applies under a listener's") {
+  TestLoop loop;
+  Projects dir;
+  const uint16_t port = free_port();
+  gw::Startup s = startup_for(dir, {http_on(port, 10)});
+  s.config.limits.max_connections = 1;
+  Server server(loop.get(), s.config, s.projects);
+  REQUIRE_FALSE(server.start().has_value());
+  Client first(port);
+  served(loop, first);
+  Client refused(port);
+  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  CHECK(refused.received().empty());
+  CHECK(server.listener(0).connection_count() == 1);
+  server.stop();
+  loop.run_until([&] { return server.connection_count() == 0; });
+}
+
+TEST_CASE("listener connections: a reload keeps the count and applies a new bound") {
+  TestLoop loop;
+  Projects dir;
+  const uint16_t port = free_port();
+  gw::Startup first = startup_for(dir, {http_on(port, 1)});
+  Server server(loop.get(), first.config, first.projects);
+  REQUIRE_FALSE(server.start().has_value());
+  Client a(port);
+  served(loop, a);
+  {
+    Client refused(port);
+    REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  }
+
+  gw::ListenerPlan plan;
+  REQUIRE_FALSE(server.reload(startup_for(dir, {http_on(port, 2)}), nullptr, &plan).has_value());
+  CHECK(plan.changed == std::vector<std::string>{"http:127.0.0.1:" + std::to_string(port)});
+  CHECK(server.listener(0).connection_count() == 1);  // the connection from before
+  CHECK(server.listener(0).config().max_connections == std::optional<size_t>(2));
+  Client b(port);
+  served(loop, b);
+  CHECK(server.listener(0).connection_count() == 2);
+  Client refused(port);
+  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  CHECK(refused.received().empty());
+
+  // Lowered below what is open: those stay, new ones wait for room.
+  REQUIRE_FALSE(server.reload(startup_for(dir, {http_on(port, 1)})).has_value());
+  served(loop, a);
+  served(loop, b);
+  CHECK(server.listener(0).connection_count() == 2);
+  Client over(port);
+  REQUIRE(loop.run_until([&] { return over.closed(); }));
+  CHECK(over.received().empty());
+  server.stop();
+  loop.run_until([&] { return server.connection_count() == 0; });
+}
+
+TEST_CASE("listener connections: FCGI_MAX_CONNS is the smaller bound") {
+  gw::Limits limits;
+  limits.max_connections = 100;
+  ListenerConfig l;
+  l.protocol = gw::Protocol::FastCgi;
+  CHECK(advertised_max_conns(l, limits) == "100");
+  l.max_connections = 3;
+  CHECK(advertised_max_conns(l, limits) == "3");
+  l.max_connections = 1000;
+  CHECK(advertised_max_conns(l, limits) == "100");
+}
