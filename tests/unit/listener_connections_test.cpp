@@ -21,6 +21,7 @@
 #include "gateway/server.h"
 #include "gateway/startup.h"
 #include "protocols/fastcgi_wire.h"
+#include "tests/support/loopback_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
@@ -29,18 +30,6 @@ using gw::Server;
 using gw::test::TestLoop;
 
 namespace {
-
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 ListenerConfig http_on(uint16_t port, std::optional<size_t> max_connections = std::nullopt) {
   ListenerConfig l;
@@ -51,56 +40,8 @@ ListenerConfig http_on(uint16_t port, std::optional<size_t> max_connections = st
   return l;
 }
 
-// A client socket polled without blocking while the loop runs (the kernel
-// completes connect() from the backlog before the server accepts).
-class Client {
- public:
-  explicit Client(uint16_t port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  }
-  ~Client() { close(fd_); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  void send(const std::string& bytes) {
-    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(bytes.size()));
-  }
-  // Takes what has arrived; true once the peer has closed.
-  bool closed() {
-    char buf[4096];
-    for (;;) {
-      ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
-      if (n > 0) {
-        received_.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) eof_ = true;
-      return eof_;
-    }
-  }
-  // A whole 200 response (by its Content-Length) has come.
-  bool answered() {
-    closed();
-    size_t end = received_.find("\r\n\r\n");
-    size_t cl = received_.find("Content-Length: ");
-    if (end == std::string::npos || cl == std::string::npos || cl > end) return false;
-    return received_.starts_with("HTTP/1.1 200 ") &&
-           received_.size() == end + 4 + std::stoul(received_.substr(cl + 16));
-  }
-  void clear() { received_.clear(); }
-  const std::string& received() const { return received_; }
-
- private:
-  int fd_ = -1;
-  std::string received_;
-  bool eof_ = false;
-};
+using Client = gw::test::LoopbackClient;
+using gw::test::free_port;
 
 const std::string kGet = "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n";
 
@@ -125,7 +66,8 @@ gw::Startup startup_for(const Projects& dir, std::vector<ListenerConfig> listene
 void served(TestLoop& loop, Client& client) {
   client.clear();
   client.send(kGet);
-  REQUIRE(loop.run_until([&] { return client.answered(); }));
+  REQUIRE(loop.run_until([&] { return client.has_response(); }));
+  CHECK(client.received().starts_with("HTTP/1.1 200 "));
 }
 
 // The FCGI_MAX_CONNS value a FastCGI codec made for `listener` answers.
@@ -167,7 +109,7 @@ TEST_CASE("listener connections: the bound of one listener leaves the others acc
 
   // Past the bound: accepted and closed at once, with nothing sent.
   Client refused(bounded);
-  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  REQUIRE(loop.run_until([&] { return refused.poll(); }));
   CHECK(refused.received().empty());
   CHECK(server.listener(0).connection_count() == 2);
   CHECK(server.connection_count() == 2);
@@ -202,7 +144,7 @@ TEST_CASE("listener connections: the server-wide bound still applies under a lis
   Client first(port);
   served(loop, first);
   Client refused(port);
-  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  REQUIRE(loop.run_until([&] { return refused.poll(); }));
   CHECK(refused.received().empty());
   CHECK(server.listener(0).connection_count() == 1);
   server.stop();
@@ -220,7 +162,7 @@ TEST_CASE("listener connections: a reload keeps the count and applies a new boun
   served(loop, a);
   {
     Client refused(port);
-    REQUIRE(loop.run_until([&] { return refused.closed(); }));
+    REQUIRE(loop.run_until([&] { return refused.poll(); }));
   }
 
   gw::ListenerPlan plan;
@@ -232,7 +174,7 @@ TEST_CASE("listener connections: a reload keeps the count and applies a new boun
   served(loop, b);
   CHECK(server.listener(0).connection_count() == 2);
   Client refused(port);
-  REQUIRE(loop.run_until([&] { return refused.closed(); }));
+  REQUIRE(loop.run_until([&] { return refused.poll(); }));
   CHECK(refused.received().empty());
 
   // Lowered below what is open: those stay, new ones wait for room.
@@ -241,7 +183,7 @@ TEST_CASE("listener connections: a reload keeps the count and applies a new boun
   served(loop, b);
   CHECK(server.listener(0).connection_count() == 2);
   Client over(port);
-  REQUIRE(loop.run_until([&] { return over.closed(); }));
+  REQUIRE(loop.run_until([&] { return over.poll(); }));
   CHECK(over.received().empty());
   server.stop();
   loop.run_until([&] { return server.connection_count() == 0; });
