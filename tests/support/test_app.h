@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/loopback_client.h"
+
 namespace gw::test {
 
 constexpr int kAppReadTimeoutMs = 3000;  // one read or close awaited by the app
@@ -30,15 +32,7 @@ constexpr int kAppReadTimeoutMs = 3000;  // one read or close awaited by the app
 // A 127.0.0.1 port nothing listens on: bound once, closed, never listened
 // on, so a connect is refused.
 inline uint16_t closed_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
-  socklen_t len = sizeof sin;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
-  ::close(fd);
-  return ntohs(sin.sin_port);
+  return free_port();
 }
 
 // A bound, listening socket: TCP on 127.0.0.1 with a free port when

@@ -153,40 +153,37 @@ size_t count_feed(gw::ServerCodec& codec, std::string_view in, Request& request)
 // The codec's own allocations beyond one per long string and per vector.
 constexpr size_t kBookkeeping = 4;
 
+// Parses the capture `name` with a fresh Codec and checks the count against
+// the bound: the variables' vector, the Request's headers and params, and
+// one per long string in the variables (`vars_of` decodes them) and in the
+// Request.
+template <class Codec>
+void check_within_bound(const char* name, std::vector<Header> (*vars_of)(std::string_view)) {
+  CAPTURE(name);
+  const std::string in = read_vector(name);
+  const std::vector<Header> vars = vars_of(in);
+  REQUIRE(vars.size() > 10);
+  Codec codec{gw::Limits{}};
+  Request request;
+  const size_t made = count_feed(codec, in, request);
+  const size_t needed = long_strings(vars) + long_strings(request) + 3;
+  INFO(std::string(name) << ": " << made << " allocations, " << vars.size() << " variables, bound "
+                         << needed + kBookkeeping);
+  CHECK(made <= needed + kBookkeeping);
+}
+
 }  // namespace
 
 TEST_CASE("allocations: SCGI parses nginx's request with one allocation per long string") {
   for (const char* name : {"scgi/nginx-scgi-get.bin", "scgi/apache-proxy-scgi-post.bin",
                            "scgi/lighttpd-scgi-get.bin"}) {
-    CAPTURE(name);
-    const std::string in = read_vector(name);
-    const std::vector<Header> vars = scgi_vars(in);
-    REQUIRE(vars.size() > 10);
-    gw::ScgiServerCodec codec{gw::Limits{}};
-    Request request;
-    const size_t made = count_feed(codec, in, request);
-    // The variables' vector, and the Request's headers and params.
-    const size_t needed = long_strings(vars) + long_strings(request) + 3;
-    INFO(std::string(name) << ": " << made << " allocations, " << vars.size()
-                           << " variables, bound " << needed + kBookkeeping);
-    CHECK(made <= needed + kBookkeeping);
+    check_within_bound<gw::ScgiServerCodec>(name, scgi_vars);
   }
 }
 
 TEST_CASE("allocations: FastCGI parses a request with one allocation per long string") {
   for (const char* name : {"fastcgi/nginx-fcgi-get.bin", "fastcgi/apache-proxy-fcgi-post.bin",
                            "fastcgi/lighttpd-fcgi-get.bin"}) {
-    CAPTURE(name);
-    const std::string in = read_vector(name);
-    const std::vector<Header> vars = fastcgi_vars(in);
-    REQUIRE(vars.size() > 10);
-    gw::FastCgiServerCodec codec{gw::Limits{}};
-    Request request;
-    const size_t made = count_feed(codec, in, request);
-    // The variables' vector, and the Request's headers and params.
-    const size_t needed = long_strings(vars) + long_strings(request) + 3;
-    INFO(std::string(name) << ": " << made << " allocations, " << vars.size()
-                           << " variables, bound " << needed + kBookkeeping);
-    CHECK(made <= needed + kBookkeeping);
+    check_within_bound<gw::FastCgiServerCodec>(name, fastcgi_vars);
   }
 }
