@@ -309,6 +309,7 @@ void Connection::process_input() {
         handle_event(ev);
         if (closing_) break;
       }
+      for (const CodecError& why : r.refused) log::warn(tag() + ": refused: " + why.what);
       if (r.error) {
         log::warn(tag() + ": protocol error: " + r.error->what);
         flush();

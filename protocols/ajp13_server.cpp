@@ -597,10 +597,11 @@ void AjpServerCodec::on_forward_request(std::string_view payload, std::vector<Ev
   content_length_ = req.content_length;
   head_only_ = req.method == "HEAD";
   rejected_ = parsed.reject_status != 0;
-  // Built in place: a Request moved through temporaries costs a copy of
-  // every string's bookkeeping per move.
-  events.emplace_back(std::in_place_type<RequestStarted>, kStream, std::move(req),
-                      parsed.reject_status, std::move(parsed.reject_reason));
+  RequestStarted& started = emplace_started(events);
+  started.stream = kStream;
+  started.request = std::move(req);
+  started.reject_status = parsed.reject_status;
+  started.reject_reason = std::move(parsed.reject_reason);
   if (!content_length_) return;  // unknown: the body comes only when asked
   if (*content_length_ == 0) {
     end_body(events);

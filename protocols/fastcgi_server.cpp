@@ -45,7 +45,9 @@ FeedResult FastCgiServerCodec::feed(std::string_view in, std::vector<Event>& eve
       [&](std::string_view data) { return on_content(data, events, out); },
       [&] { return on_record_end(events, out); });
   if (err) error_ = err;
-  return FeedResult{pos, std::move(err)};
+  FeedResult result{pos, std::move(err), std::move(refused_)};
+  refused_.clear();  // moved from: valid but unspecified
+  return result;
 }
 
 // Decides, from the header alone, where the content goes and what follows
@@ -228,6 +230,10 @@ std::optional<CodecError> FastCgiServerCodec::on_begin(std::string& out) {
     append_end_request(out, id, 0, FCGI_CANT_MPX_CONN);
   } else if (streams_.size() >= limits_.streams_per_connection) {
     append_end_request(out, id, 0, FCGI_OVERLOADED);
+    refused_.push_back(CodecError{503, id_text(id) +
+                                           ": FCGI_OVERLOADED: " + std::to_string(streams_.size()) +
+                                           " requests in flight on this connection "
+                                           "(limits.streams_per_connection)"});
   } else {
     Stream& s = streams_[id];
     s.keep_conn = keep_conn;
@@ -280,8 +286,9 @@ std::optional<CodecError> FastCgiServerCodec::on_params_end(Stream& s, std::vect
   s.phase = Phase::Stdin;
   s.content_length = request.content_length;
   s.head_only = request.method == "HEAD";
-  // Built in place: each move of a Request through a temporary costs.
-  events.emplace_back(std::in_place_type<RequestStarted>, id, std::move(request));
+  RequestStarted& started = emplace_started(events);
+  started.stream = id;
+  started.request = std::move(request);
   return std::nullopt;
 }
 
@@ -307,8 +314,10 @@ std::optional<CodecError> FastCgiServerCodec::reject(StreamId id, const CodecErr
   open_ = {};
   append_stream_data(out, FCGI_STDOUT, id, local_response(why.http_status));
   append_end(id, 0, out);
-  if (keep) return std::nullopt;
-  return CodecError{why.http_status, id_text(id) + ": " + why.what};
+  CodecError said{why.http_status, id_text(id) + ": " + why.what};
+  if (!keep) return said;
+  refused_.push_back(std::move(said));
+  return std::nullopt;
 }
 
 void FastCgiServerCodec::write_head(StreamId stream, const ResponseHead& head, std::string& out) {

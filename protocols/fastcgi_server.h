@@ -101,6 +101,7 @@ class FastCgiServerCodec final : public ServerCodec {
 
   OpenRecord open_;
   std::optional<CodecError> error_;
+  std::vector<CodecError> refused_;  // for this feed()'s FeedResult::refused
 };
 
 }  // namespace gw

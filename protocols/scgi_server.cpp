@@ -102,8 +102,9 @@ FeedResult ScgiServerCodec::feed_head(std::string_view in, std::vector<Event>& e
   head_only_ = request.method == "HEAD";
   body_left_ = length;
   phase_ = Phase::Body;
-  // Built in place: each move of a Request through a temporary costs.
-  events.emplace_back(std::in_place_type<RequestStarted>, StreamId{1}, std::move(request));
+  RequestStarted& started = emplace_started(events);
+  started.stream = 1;
+  started.request = std::move(request);
   return FeedResult{total + feed_body(in.substr(total), events), std::nullopt};
 }
 

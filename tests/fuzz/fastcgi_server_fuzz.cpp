@@ -131,6 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         active[a->stream].body_ended = true;
       }
     }
+    // A request the codec answered itself is reported with its reason.
+    for (const auto& why : res.refused) require(!why.what.empty() && why.http_status >= 400);
     buffer.erase(0, res.consumed);
     failed = res.error.has_value();
     // Sometimes answer at once, so ids are freed and reused mid-stream.

@@ -18,8 +18,10 @@ an AJP listener, and a status listener (--status-listen); limits.header_bytes
                             bounded FastCGI listener, 12 on the other.
   header-bytes-431          a 5000-byte request head: 431, log names
                             limits.header_bytes.
-  body-413                  a body over max_body_bytes, on HTTP and FastCGI:
-                            413, log names limits.max_body_bytes.
+  body-413                  a body over max_body_bytes, on HTTP and FastCGI
+                            (with and without FCGI_KEEP_CONN; a kept
+                            connection serves the next request): 413, log
+                            names limits.max_body_bytes.
   ajp-packet-size           an AJP packet over the listener's 8192 bytes:
                             closed, log names the listener's packet_size.
 """
@@ -287,6 +289,19 @@ def case_body_413(ctx):
         check(c.closed_within(5), "FastCGI connection still open after its 413 (no FCGI_KEEP_CONN)")
     check(status == 413, f"FastCGI status {status}")
     wait_for_log(ctx, "protocol error", f"exceeds {MAX_BODY} (limits.max_body_bytes)")
+
+    # With FCGI_KEEP_CONN the connection carries on, and the refusal is
+    # still logged with the limit's name.
+    ctx.mark_logs()
+    with fcgi.Conn(ctx.ports["fcgi"]) as c:
+        c.send(fcgi.request_bytes(1, fcgi.cgi_params(method="POST", path="/echo/up", body_length=MAX_BODY + 1),
+                                  flags=fcgi.FCGI_KEEP_CONN))
+        status, _, _ = c.read_response(1).cgi()
+        check(status == 413, f"FastCGI keep-conn status {status}")
+        c.send(fcgi.request_bytes(2, fcgi.cgi_params(path="/echo/after"), flags=fcgi.FCGI_KEEP_CONN))
+        status, _, _ = c.read_response(2).cgi()
+        check(status == 200, f"the next request on the kept connection: status {status}")
+    wait_for_log(ctx, "refused: FastCGI request id 1", f"exceeds {MAX_BODY} (limits.max_body_bytes)")
 
 
 def case_ajp_packet_size(ctx):

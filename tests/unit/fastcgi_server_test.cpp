@@ -106,6 +106,7 @@ struct Run {
   std::map<StreamId, std::string> bodies;
   std::string out;
   std::optional<gw::CodecError> error;
+  std::vector<std::string> refused;  // FeedResult::refused, "STATUS what"
 };
 
 void record_events(const std::vector<gw::Event>& events, Run& r) {
@@ -146,6 +147,9 @@ void feed_pieces(FastCgiServerCodec& codec, const std::vector<std::string_view>&
     // The codec never holds input back: every byte is consumed or it failed.
     if (!res.error) CHECK(res.consumed == buffer.size());
     record_events(events, r);
+    for (const auto& why : res.refused) {
+      r.refused.push_back(std::to_string(why.http_status) + " " + why.what);
+    }
     buffer.erase(0, res.consumed);
     r.error = res.error;
   }
@@ -161,6 +165,7 @@ Run run(const std::vector<std::string_view>& pieces, const Limits& limits = Limi
 
 void check_same(const Run& a, const Run& whole) {
   CHECK(a.transcript == whole.transcript);
+  CHECK(a.refused == whole.refused);
   CHECK(a.out == whole.out);
   REQUIRE(a.error.has_value() == whole.error.has_value());
   if (a.error) {
@@ -570,6 +575,10 @@ TEST_CASE("fastcgi server: params limits") {
     REQUIRE(kept.requests.size() == 1);
     CHECK(kept.requests[0].first == 2);
     CHECK(kept.transcript.size() == 1);
+    // Nothing closes, so the refusal reaches the error log this way.
+    REQUIRE(kept.refused.size() == 1);
+    CHECK(kept.refused[0].starts_with("431 FastCGI request id 1: "));
+    CHECK(kept.refused[0].find(c.reason) != std::string::npos);
 
     Run closed = run_all_ways(begin(1, false) + params(1, c.vars), c.limits);
     REQUIRE(closed.error.has_value());
@@ -727,6 +736,9 @@ TEST_CASE("fastcgi server: over streams_per_connection a new id gets FCGI_OVERLO
                      B("\x00\x00\x00\x00"
                        "\x02"
                        "\x00\x00\x00")));  // FCGI_OVERLOADED
+  CHECK(r.refused == std::vector<std::string>{
+                         "503 FastCGI request id 3: FCGI_OVERLOADED: 2 requests in flight on this "
+                         "connection (limits.streams_per_connection)"});
 }
 
 TEST_CASE("fastcgi server: ABORT_REQUEST") {
