@@ -597,11 +597,8 @@ void AjpServerCodec::on_forward_request(std::string_view payload, std::vector<Ev
   content_length_ = req.content_length;
   head_only_ = req.method == "HEAD";
   rejected_ = parsed.reject_status != 0;
-  RequestStarted& started = emplace_started(events);
-  started.stream = kStream;
-  started.request = std::move(req);
-  started.reject_status = parsed.reject_status;
-  started.reject_reason = std::move(parsed.reject_reason);
+  events.push_back(RequestStarted{kStream, std::move(req), parsed.reject_status,
+                                  std::move(parsed.reject_reason)});
   if (!content_length_) return;  // unknown: the body comes only when asked
   if (*content_length_ == 0) {
     end_body(events);

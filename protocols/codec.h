@@ -61,14 +61,6 @@ struct StreamAborted {  // the front end gave up on this request (FCGI_ABORT_REQ
 };
 using Event = std::variant<RequestStarted, BodyData, BodyEnd, StreamAborted>;
 
-// A RequestStarted made in place at the end of `events`, for the codec to
-// fill: each move of a Request through a temporary costs a copy of every
-// string's bookkeeping. (Not emplace_back with the fields: parenthesised
-// aggregate initialisation is beyond clang 14.)
-inline RequestStarted& emplace_started(std::vector<Event>& events) {
-  return std::get<RequestStarted>(events.emplace_back(std::in_place_type<RequestStarted>));
-}
-
 struct CodecError {
   int http_status = 400;  // what an HTTP client is told (400, 413, 414, 431, 501, 505)
   std::string what;       // precise reason for the error log: field and value

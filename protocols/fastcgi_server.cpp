@@ -286,9 +286,7 @@ std::optional<CodecError> FastCgiServerCodec::on_params_end(Stream& s, std::vect
   s.phase = Phase::Stdin;
   s.content_length = request.content_length;
   s.head_only = request.method == "HEAD";
-  RequestStarted& started = emplace_started(events);
-  started.stream = id;
-  started.request = std::move(request);
+  events.push_back(RequestStarted{id, std::move(request)});
   return std::nullopt;
 }
 

@@ -294,9 +294,7 @@ void Http1ServerCodec::finish_head(std::vector<Event>& events, std::string& out)
   // RFC 9110 10.1.1: ignore 100-continue from HTTP/1.0 and when there is no body.
   if (has_body && head_.http11 && head_.expect.continue_100) out += kContinue;
   response_ = Response{};
-  RequestStarted& started = emplace_started(events);
-  started.stream = kStream;
-  started.request = std::move(req);
+  events.push_back(RequestStarted{kStream, std::move(req)});
   if (chunked) {
     chunked_.reset();
     state_ = State::ChunkedBody;

@@ -102,9 +102,7 @@ FeedResult ScgiServerCodec::feed_head(std::string_view in, std::vector<Event>& e
   head_only_ = request.method == "HEAD";
   body_left_ = length;
   phase_ = Phase::Body;
-  RequestStarted& started = emplace_started(events);
-  started.stream = 1;
-  started.request = std::move(request);
+  events.push_back(RequestStarted{1, std::move(request)});
   return FeedResult{total + feed_body(in.substr(total), events), std::nullopt};
 }
 
