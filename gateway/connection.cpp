@@ -1,10 +1,12 @@
 #include "gateway/connection.h"
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <algorithm>
 #include <ctime>
 
+#include "gateway/io/address.h"
 #include "gateway/io/stream.h"
 #include "gateway/log.h"
 #include "gateway/server.h"
@@ -158,6 +160,30 @@ Connection::Connection(Server& server, std::shared_ptr<const ListenerConfig> lis
 
 Connection::~Connection() = default;
 
+PeerInfo look_up_peer(int fd) {
+  PeerInfo peer;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.remote_addr, peer.remote_port);
+  }
+  len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.local_addr, peer.local_port);
+  }
+  return peer;
+}
+
+const PeerInfo& Connection::peer() const {
+  if (peer_.unread_fd >= 0) {
+    // Once the socket is closing its descriptor may already be another
+    // connection's: better no address than a wrong one.
+    if (!stream_->closing()) peer_ = look_up_peer(peer_.unread_fd);
+    peer_.unread_fd = -1;
+  }
+  return peer_;
+}
+
 void Connection::start() {
   stream_->read_start();
   arm_idle_timer();
@@ -166,7 +192,7 @@ void Connection::start() {
 std::string Connection::tag() const {
   std::string t = listener_.name;
   t += " ";
-  t += peer_.remote_addr.empty() ? "local" : peer_.remote_addr;
+  t += peer().remote_addr.empty() ? "local" : peer().remote_addr;
   return t;
 }
 
@@ -192,10 +218,7 @@ void Connection::arm_idle_timer() {
 
 void Connection::update_body_timer(bool progress) {
   const uint64_t ms = server_.limits().body_timeout_ms;
-  bool waiting = false;
-  for (const auto& [id, state] : requests_) {
-    if (!state->body_done_) waiting = true;
-  }
+  const bool waiting = !all_bodies_read();
   // Only while we read: a body paused by a congested backend is not late.
   if (closing_ || ms == 0 || !waiting || !stream_->reading()) {
     if (body_timer_on_) body_timer_.stop();
@@ -384,10 +407,11 @@ void Connection::start_request(RequestStarted& started) {
   Request& req = started.request;
   if (req.remote_addr.empty()) {
     // HTTP carries no CGI variables: the socket tells who is talking.
-    req.remote_addr = peer_.remote_addr;
-    req.remote_port = peer_.remote_port;
-    req.server_addr = peer_.local_addr;
-    req.server_port = peer_.local_port;
+    const PeerInfo& ends = peer();
+    req.remote_addr = ends.remote_addr;
+    req.remote_port = ends.remote_port;
+    req.server_addr = ends.local_addr;
+    req.server_port = ends.local_port;
   }
   if (listener_.tls) {
     // Our own TLS: the facts come from the handshake, not from the client.
@@ -501,6 +525,7 @@ void Connection::end_request(StreamId id, bool aborted) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
   it->second->finish_record(aborted);
+  const bool input_whole = all_bodies_read();
   bool keep;
   if (aborted) {
     keep = codec_->write_abort(id, out_);
@@ -514,9 +539,14 @@ void Connection::end_request(StreamId id, bool aborted) {
   if (!keep) {
     // Unread input (a body nobody asked for) would turn the close into a
     // reset. What is gathered in out_ goes first: a lingering stream takes
-    // no more writes.
+    // no more writes. A peer that sends nothing more (an SCGI front end, a
+    // FastCGI one without keep-conn) and whose bytes were all read needs no
+    // lingering: the plain close saves the half-close, a timer and a loop
+    // turn on every such connection. (Bytes already read into in_ cannot
+    // cause a reset; only those left in the kernel can.)
     flush();
-    if (!input_eof_) stream_->close_lingering();
+    const bool settled = input_whole && codec_->peer_finished() && !stream_->input_pending();
+    if (!input_eof_ && !settled) stream_->close_lingering();
     close(true);
     return;
   }
@@ -533,6 +563,13 @@ void Connection::end_request(StreamId id, bool aborted) {
       process_input();
     }
   }
+}
+
+bool Connection::all_bodies_read() const {
+  for (const auto& [id, state] : requests_) {
+    if (!state->body_done_) return false;
+  }
+  return true;
 }
 
 void Connection::retire(StreamId id) {
@@ -563,10 +600,7 @@ void Connection::flush() {
 
 void Connection::on_eof() {
   input_eof_ = true;
-  bool waiting_for_body = false;
-  for (const auto& [id, state] : requests_) {
-    if (!state->body_done_) waiting_for_body = true;
-  }
+  const bool waiting_for_body = !all_bodies_read();
   // A front end closing mid-request has given up on it (FastCGI: "connection
   // close = abort of every request on it"; nginx, Apache and mod_jk close
   // rather than half-close, and nginx itself takes a client's EOF for an

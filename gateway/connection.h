@@ -27,12 +27,21 @@ namespace gw {
 
 class Server;
 
+// The two ends of an accepted TCP socket; empty for a unix socket.
 struct PeerInfo {
   std::string remote_addr;
   uint16_t remote_port = 0;
   std::string local_addr;
   uint16_t local_port = 0;
+  // An accepted TCP socket not asked yet: the addresses are read from it when
+  // first needed. FastCGI, SCGI and AJP13 carry the client's address in the
+  // request, so their connections log with it only when something goes wrong,
+  // and the two system calls are saved on every other connection.
+  int unread_fd = -1;
 };
+
+// getpeername() and getsockname() of an accepted TCP socket.
+PeerInfo look_up_peer(int fd);
 
 std::unique_ptr<ServerCodec> make_server_codec(const ListenerConfig& listener,
                                                const Limits& limits);
@@ -70,6 +79,7 @@ class Connection final : public io::StreamHandler {
                        std::string body, std::vector<Header> extra = {});
   void end_request(StreamId id, bool aborted);
   void retire(StreamId id);
+  bool all_bodies_read() const;  // of every request in flight
   void flush();
   void flush_soon();
   bool input_paused() const;
@@ -89,7 +99,8 @@ class Connection final : public io::StreamHandler {
   const ListenerConfig& listener_;
   std::unique_ptr<io::Channel> stream_;
   std::unique_ptr<ServerCodec> codec_;
-  PeerInfo peer_;
+  const PeerInfo& peer() const;  // reads the socket's addresses on first use
+  mutable PeerInfo peer_;
   io::Timer idle_timer_;  // keep-alive, or the head's timeout once its bytes come
   io::Timer body_timer_;  // between two reads of a request body
   bool head_timer_on_ = false;

@@ -206,6 +206,10 @@ std::optional<std::string> Listener::open_fd(int fd) {
     uv_tcp_init(server_.loop(), tcp);
     handle_ = reinterpret_cast<uv_stream_t*>(tcp);
     rc = uv_tcp_open(tcp, fd);
+    // Linux hands TCP_NODELAY on to every accepted socket: set once here, it
+    // saves a system call per connection. Responses go out in one write when
+    // they can; Nagle would only hold back the tail of a streamed one.
+    if (rc == 0) uv_tcp_nodelay(tcp, 1);
   }
   if (rc < 0) {
     if (fd != 0) ::close(fd);
@@ -276,35 +280,36 @@ void Listener::accept_one() {
   auto stream = std::make_unique<io::Stream>(client);
   PeerInfo peer;
   if (client->type == UV_TCP) {
-    auto* tcp = reinterpret_cast<uv_tcp_t*>(client);
-    uv_tcp_nodelay(tcp, 1);
-    sockaddr_storage ss{};
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.remote_addr, peer.remote_port);
-    }
-    len = sizeof ss;
-    if (uv_tcp_getsockname(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-      io::describe_sockaddr(reinterpret_cast<sockaddr*>(&ss), peer.local_addr, peer.local_port);
+    // HTTP needs the addresses for every request (REMOTE_ADDR); the others
+    // carry them in the request and read the socket only for a log line.
+    if (config_->protocol == Protocol::Http) {
+      peer = look_up_peer(stream->fd());
+    } else {
+      peer.unread_fd = stream->fd();
     }
   }
   // The bounds are what FCGI_GET_VALUES advertises as FCGI_MAX_CONNS: keep
   // them true. Past one a new connection is closed at once (see listener.h).
-  const std::string who = peer.remote_addr.empty() ? "a unix-socket peer" : peer.remote_addr;
+  auto who = [&] {
+    if (client->type != UV_TCP) return std::string("a unix-socket peer");
+    std::string addr =
+        peer.unread_fd >= 0 ? look_up_peer(peer.unread_fd).remote_addr : peer.remote_addr;
+    return addr.empty() ? std::string("a TCP peer") : addr;
+  };
   if (server_.connection_count() >= server_.limits().max_connections) {
-    log::warn(describe() + ": refused " + who + ": " +
+    log::warn(describe() + ": refused " + who() + ": " +
               std::to_string(server_.limits().max_connections) +
               " connections open (limits.max_connections)");
     return;  // the Stream's destructor closes the socket
   }
   if (config_->max_connections && *open_ >= *config_->max_connections) {
-    log::warn(describe() + ": refused " + who + ": " + std::to_string(*open_) +
+    log::warn(describe() + ": refused " + who() + ": " + std::to_string(*open_) +
               " connections open on this listener (max_connections of listener " + config_->name +
               ")");
     return;
   }
   if (!peer_allowed(stream->fd())) {
-    log::warn(describe() + ": refused " + who + ": not in FCGI_WEB_SERVER_ADDRS");
+    log::warn(describe() + ": refused " + who() + ": not in FCGI_WEB_SERVER_ADDRS");
     return;
   }
   std::unique_ptr<io::Channel> channel;

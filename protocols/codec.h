@@ -96,6 +96,14 @@ class ServerCodec {
   // caller closes it, which every front end reads as a truncated response).
   virtual bool write_abort(StreamId /*stream*/, std::string& /*out*/) { return false; }
 
+  // After write_end() or write_abort() returned false: whether the peer has
+  // said it sends nothing more on this connection (SCGI: one request per
+  // connection; FastCGI: a request without FCGI_KEEP_CONN; HTTP: "Connection:
+  // close", or 1.0 without keep-alive). A connection whose input was read
+  // whole may then close at once; otherwise it closes lingering, so that a
+  // reset cannot overtake the answer.
+  virtual bool peer_finished() const { return false; }
+
   // The request body is consumed by the backend and more may be read.
   // AJP13 answers it with GET_BODY_CHUNK; others ignore it.
   virtual void want_body(StreamId /*stream*/, std::string& /*out*/) {}

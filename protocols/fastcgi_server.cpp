@@ -335,6 +335,7 @@ bool FastCgiServerCodec::write_end(StreamId stream, std::string& out) {
   bool keep = it->second.keep_conn;
   streams_.erase(it);
   append_end(stream, 0, out);
+  peer_finished_ = !keep;
   return keep;
 }
 
@@ -346,6 +347,7 @@ bool FastCgiServerCodec::write_abort(StreamId stream, std::string& out) {
   if (it == streams_.end()) return false;
   bool keep = it->second.keep_conn;
   streams_.erase(it);
+  peer_finished_ = !keep;
   if (streams_.empty()) return false;
   append_end(stream, 1, out);
   return keep;

@@ -44,6 +44,7 @@ class FastCgiServerCodec final : public ServerCodec {
   void write_head(StreamId stream, const ResponseHead& head, std::string& out) override;
   void write_body(StreamId stream, std::string_view data, std::string& out) override;
   bool write_end(StreamId stream, std::string& out) override;
+  bool peer_finished() const override { return peer_finished_; }
   bool write_abort(StreamId stream, std::string& out) override;
 
   // Request ids currently active (between BEGIN_REQUEST and our END_REQUEST).
@@ -101,6 +102,9 @@ class FastCgiServerCodec final : public ServerCodec {
 
   OpenRecord open_;
   std::optional<CodecError> error_;
+  // The last request that ended the connection had no FCGI_KEEP_CONN: the
+  // web server sends nothing more and waits for the close.
+  bool peer_finished_ = false;
   std::vector<CodecError> refused_;  // for this feed()'s FeedResult::refused
 };
 

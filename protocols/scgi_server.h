@@ -53,6 +53,7 @@ class ScgiServerCodec final : public ServerCodec {
   void write_head(StreamId stream, const ResponseHead& head, std::string& out) override;
   void write_body(StreamId stream, std::string_view data, std::string& out) override;
   bool write_end(StreamId stream, std::string& out) override;
+  bool peer_finished() const override { return true; }  // one request per connection
   bool write_abort(StreamId stream, std::string& out) override;
 
  private:

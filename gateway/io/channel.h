@@ -51,6 +51,10 @@ class Channel {
   // close(true) for a peer that may still be sending (an error answer to a
   // request whose input was not all read): see Stream::close_lingering.
   virtual void close_lingering() { close(true); }
+  // Whether bytes the peer sent may still wait unread in the kernel: a
+  // close over unread bytes turns into a reset that can destroy the answer
+  // on its way. True when it cannot be told (TLS: the layer reads ahead).
+  virtual bool input_pending() const { return true; }
   virtual bool closing() const = 0;
 
   // Null on a plain channel, and on a TLS one before its handshake completed.

@@ -1,5 +1,6 @@
 #include "gateway/io/stream.h"
 
+#include <sys/ioctl.h>
 #include <uv.h>
 
 #include <cstdlib>
@@ -70,6 +71,13 @@ int Stream::fd() const {
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<const uv_handle_t*>(handle_), &fd);
   return fd;
+}
+
+bool Stream::input_pending() const {
+  if (!handle_ || closing_) return true;
+  int unread = 0;
+  if (ioctl(fd(), FIONREAD, &unread) != 0) return true;
+  return unread > 0;
 }
 
 void Stream::read_start() {

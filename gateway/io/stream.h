@@ -51,6 +51,7 @@ class Stream : public Channel {
   // destroy an error answer before the peer has read it. The handler hears
   // nothing more but on_closed(). close(false) cuts the wait short.
   void close_lingering() override;
+  bool input_pending() const override;
   static constexpr uint64_t kLingerMs = 5000;
   static constexpr size_t kLingerBytes = 4 << 20;
   bool closing() const override { return closing_ || linger_ != nullptr; }

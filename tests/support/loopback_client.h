@@ -85,6 +85,7 @@ class LoopbackClient {
   void clear() { received_.clear(); }
   const std::string& received() const { return received_; }
   bool eof() const { return eof_; }
+  int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
