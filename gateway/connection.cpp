@@ -636,6 +636,7 @@ void Connection::on_drain() {
 
 void Connection::drain() {
   draining_ = true;
+  codec_->close_after_current();
   // A connection accepted just before the stop has its request on the way:
   // it is closed once that request is answered (or by the timeouts), not
   // now. Only a kept-alive connection between requests is closed at once.

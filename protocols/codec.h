@@ -104,6 +104,14 @@ class ServerCodec {
   // reset cannot overtake the answer.
   virtual bool peer_finished() const { return false; }
 
+  // The connection closes once the requests in flight are answered (a
+  // graceful stop or reload). A protocol that can tell the client says so in
+  // the responses still to come, so that it sends its next request to the new
+  // process instead of on a connection about to close: HTTP answers with
+  // "Connection: close" and write_end() returns false. FastCGI, SCGI and
+  // AJP13 have no such word.
+  virtual void close_after_current() {}
+
   // The request body is consumed by the backend and more may be read.
   // AJP13 answers it with GET_BODY_CHUNK; others ignore it.
   virtual void want_body(StreamId /*stream*/, std::string& /*out*/) {}

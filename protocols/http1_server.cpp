@@ -385,7 +385,7 @@ void Http1ServerCodec::write_head(StreamId /*stream*/, const ResponseHead& head,
   if (!length_valid) length.reset();
   // A response that starts before the request body is complete ends the
   // connection: the unread rest of the body cannot be told from a request.
-  bool keep = keep_alive_ && state_ == State::AwaitResponse && !interim;
+  bool keep = keep_alive_ && !closing_ && state_ == State::AwaitResponse && !interim;
   if (!resp.no_body) {
     if (length) {
       resp.remaining = length;

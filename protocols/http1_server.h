@@ -40,6 +40,7 @@ class Http1ServerCodec final : public ServerCodec {
   void write_body(StreamId stream, std::string_view data, std::string& out) override;
   bool write_end(StreamId stream, std::string& out) override;
   bool peer_finished() const override { return !keep_alive_; }
+  void close_after_current() override { closing_ = true; }
   bool write_abort(StreamId stream, std::string& out) override;
 
  private:
@@ -103,6 +104,7 @@ class Http1ServerCodec final : public ServerCodec {
   http1::ChunkedDecoder chunked_;
   Head head_;
   bool keep_alive_ = false;  // the client allows another request after this one
+  bool closing_ = false;     // close_after_current(): no response keeps the connection
   uint64_t body_remaining_ = 0;
   Response response_;
   std::optional<CodecError> error_;

@@ -9,7 +9,8 @@
 // What tells the two apart from the client's side, without a clock: after
 // the server's FIN, the client sends a byte. A socket already closed answers
 // it with a reset (the kernel's, at once on loopback); a lingering one reads
-// it and stays silent.
+// it and stays silent. A graceful stop tells an HTTP client, whose request
+// is in flight, that the connection closes after the answer.
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 
@@ -154,5 +155,24 @@ TEST_CASE("connection close: a body cut short by an error answer gets a lingerin
   CHECK(client.received().starts_with("Status: 413"));
   CHECK_FALSE(byte_after_close_is_reset(f.loop, client));
   server.stop();
+  f.loop.run_until([&] { return server.connection_count() == 0; });
+}
+
+TEST_CASE("connection close: a graceful stop answers the HTTP request in flight with a close") {
+  Fixture f;
+  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::Http, f.port)});
+  Server server(f.loop.get(), s.config, s.projects);
+  REQUIRE_FALSE(server.start().has_value());
+  Client client(f.port);
+  // A kept-alive request whose body is still on its way when the stop comes.
+  client.send("POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
+  REQUIRE(f.loop.run_until([&] { return server.connection_count() == 1; }));
+  f.loop.run_for(50);
+  server.stop_gracefully(5000);
+  client.send("cde");
+  answered_and_closed(f.loop, client);
+  CHECK(client.received().starts_with("HTTP/1.1 200 "));
+  CHECK(client.received().find("\r\nConnection: close\r\n") != std::string::npos);
+  CHECK(client.received().find("\"body_length\": 5") != std::string::npos);
   f.loop.run_until([&] { return server.connection_count() == 0; });
 }

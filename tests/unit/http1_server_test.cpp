@@ -281,6 +281,27 @@ TEST_CASE("http1 server: keep-alive rules for HTTP/1.0 and HTTP/1.1") {
   }
 }
 
+TEST_CASE("http1 server: close_after_current turns keep-alive into Connection: close") {
+  for (const char* request :
+       {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"}) {
+    CAPTURE(request);
+    Http1ServerCodec codec(Limits{});
+    std::string out;
+    std::vector<Event> events;
+    REQUIRE(codec.feed(request, events, out).consumed == std::string_view(request).size());
+    codec.close_after_current();  // a graceful stop, with the request in flight
+    ResponseHead head;
+    head.status = 200;
+    head.headers = {{"Content-Length", "2"}};
+    codec.write_head(1, head, out);
+    codec.write_body(1, "ok", out);
+    CHECK_FALSE(codec.write_end(1, out));
+    CHECK(out == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    // The client asked to keep the connection: it may still be sending.
+    CHECK_FALSE(codec.peer_finished());
+  }
+}
+
 TEST_CASE("http1 server: request framing and fields") {
   SUBCASE("hop-by-hop fields are honoured and dropped, duplicate CLs folded") {
     Driver d =
