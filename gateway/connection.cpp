@@ -216,6 +216,18 @@ void Connection::arm_idle_timer() {
   }
 }
 
+// Between requests a connection keeps its buffers for the next one, but not
+// what a large request or response made them grow to (up to
+// limits.input_buffer_bytes in, output_high_water and a piece out): ten
+// thousand kept-alive connections would otherwise each hold that much after
+// one upload. Small buffers stay, so that the usual request allocates nothing.
+void Connection::trim_idle_buffers() {
+  constexpr size_t kIdleBufferBytes = 16 * 1024;
+  if (in_process_ || !requests_.empty()) return;
+  if (in_.empty() && in_.capacity() > kIdleBufferBytes) std::string().swap(in_);
+  if (out_.empty() && out_.capacity() > kIdleBufferBytes) std::string().swap(out_);
+}
+
 void Connection::update_body_timer(bool progress) {
   const uint64_t ms = server_.limits().body_timeout_ms;
   const bool waiting = !all_bodies_read();
@@ -358,6 +370,7 @@ void Connection::process_input() {
   // A backend paused on bytes that were only gathered, and the socket took
   // them all at once: no drain callback will come, so resume it here.
   if (congestion_signalled_ && stream_->queued() == 0) on_drain();
+  trim_idle_buffers();
   if (closing_) return;
   if (input_paused()) {
     stream_->read_stop();
@@ -562,6 +575,8 @@ void Connection::end_request(StreamId id, bool aborted) {
     } else {
       process_input();
     }
+  } else {
+    trim_idle_buffers();
   }
 }
 

@@ -59,6 +59,8 @@ class Connection final : public io::StreamHandler {
   // Graceful stop: no further request is expected; close when idle.
   void drain();
   size_t requests_in_flight() const { return requests_.size(); }
+  // Bytes the connection's input and output buffers hold (their capacity).
+  size_t buffer_bytes() const { return in_.capacity() + out_.capacity(); }
 
  private:
   class RequestState;
@@ -80,6 +82,7 @@ class Connection final : public io::StreamHandler {
   void end_request(StreamId id, bool aborted);
   void retire(StreamId id);
   bool all_bodies_read() const;  // of every request in flight
+  void trim_idle_buffers();
   void flush();
   void flush_soon();
   bool input_paused() const;

@@ -43,6 +43,7 @@ StatusReport make_report(const State& s) {
   if (!s.server) return r;
   const Server& server = *s.server;
   r.connections = server.connection_count();
+  r.connection_buffer_bytes = server.connection_buffer_bytes();
   for (size_t i = 0; i < server.listener_count(); ++i) {
     const Listener& listener = server.listener(i);
     const ListenerConfig& l = listener.config();

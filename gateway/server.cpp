@@ -301,6 +301,12 @@ void Server::adopt(std::unique_ptr<Connection> connection, std::shared_ptr<size_
   connections_.emplace(connection.release(), std::move(listener_open));
 }
 
+size_t Server::connection_buffer_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [connection, open] : connections_) bytes += connection->buffer_bytes();
+  return bytes;
+}
+
 std::vector<Connection*> Server::live_connections() const {
   std::vector<Connection*> live;
   live.reserve(connections_.size());

@@ -126,6 +126,8 @@ class Server {
   size_t listener_count() const { return listeners_.size(); }
   const Listener& listener(size_t i) const { return *listeners_[i]; }
   size_t connection_count() const { return connections_.size(); }
+  // Bytes held by the connections' input and output buffers.
+  size_t connection_buffer_bytes() const;
   // `listener_open`: the accepting listener's count of open connections,
   // one up now and one down when release() frees the connection.
   void adopt(std::unique_ptr<Connection> connection,

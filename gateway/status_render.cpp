@@ -306,6 +306,7 @@ std::string render_status_json(const StatusReport& r) {
   top.number("pid", static_cast<uint64_t>(r.pid < 0 ? 0 : r.pid));
   top.number("uptime_seconds", r.uptime_seconds);
   top.number("connections", r.connections);
+  top.number("connection_buffer_bytes", r.connection_buffer_bytes);
   top.number("slow_request_ms", r.slow_request_ms);
   top.key("bucket_bounds_ms");
   out += '[';
@@ -397,6 +398,9 @@ std::string render_prometheus(const StatusReport& r) {
   e.sample("gatewayd_uptime_seconds", "", r.uptime_seconds);
   e.family("gatewayd_connections", "gauge", "Client connections open now.");
   e.sample("gatewayd_connections", "", r.connections);
+  e.family("gatewayd_connection_buffer_bytes", "gauge",
+           "Bytes held by the input and output buffers of the client connections.");
+  e.sample("gatewayd_connection_buffer_bytes", "", r.connection_buffer_bytes);
 
   std::vector<StatusReport::Listener> removed_listeners;
   auto listeners = with_removed(r.listeners, r.metrics.listeners, removed_listeners);

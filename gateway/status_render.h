@@ -19,7 +19,8 @@ struct StatusReport {
   std::string version;
   int pid = 0;
   uint64_t uptime_seconds = 0;
-  uint64_t connections = 0;  // client connections open now
+  uint64_t connections = 0;              // client connections open now
+  uint64_t connection_buffer_bytes = 0;  // their input and output buffers
   uint32_t slow_request_ms = 0;
   struct Listener {
     std::string name;

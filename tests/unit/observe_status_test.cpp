@@ -54,6 +54,7 @@ StatusReport fixed_report(const gw::ListenerConfig& front) {
   r.version = "1.2.3";
   r.pid = 42;
   r.uptime_seconds = 7;
+  r.connection_buffer_bytes = 4096;
   r.connections = 3;
   r.slow_request_ms = 2;
   r.listeners.push_back({"front", "http", false, 2});
@@ -154,7 +155,7 @@ TEST_CASE("observe status: JSON for a fixed report, byte for byte") {
   std::string c_none = counters(0, 0, 0, 0, 0, 0, kEmptyHist, kEmptyHist, kEmptyHist);
   std::string expected =
       "{\"version\":\"1.2.3\",\"pid\":42,\"uptime_seconds\":7,\"connections\":3,"
-      "\"slow_request_ms\":2,\"bucket_bounds_ms\":[1,2,5,10,25,50,100,250,500,1000,2500,5000,"
+      "\"connection_buffer_bytes\":4096,\"slow_request_ms\":2,\"bucket_bounds_ms\":[1,2,5,10,25,50,100,250,500,1000,2500,5000,"
       "10000,30000,60000,300000],"
       "\"total\":{" +
       counters(2, 1, 1, 5, 50, 1,
@@ -213,6 +214,7 @@ TEST_CASE("observe status: Prometheus text") {
            "gatewayd_pid 42",
            "gatewayd_uptime_seconds 7",
            "gatewayd_connections 3",
+           "gatewayd_connection_buffer_bytes 4096",
            "gatewayd_listener_connections{listener=\"front\"} 2",
            "# TYPE gatewayd_requests_total counter",
            "gatewayd_requests_total{class=\"1xx\"} 0",
