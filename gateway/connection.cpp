@@ -617,13 +617,11 @@ void Connection::on_eof() {
   input_eof_ = true;
   const bool waiting_for_body = !all_bodies_read();
   // A front end closing mid-request has given up on it (FastCGI: "connection
-  // close = abort of every request on it"; nginx, Apache and mod_jk close
-  // rather than half-close, and nginx itself takes a client's EOF for an
-  // abort): its requests are cancelled, so that a CGI process or an app
-  // request does not run on for nobody. SCGI alone delimits the response by
-  // the close, so an SCGI client may half-close after a whole request and
-  // still gets its answer.
-  const bool half_close_allowed = listener_.protocol == Protocol::Scgi && !waiting_for_body;
+  // close = abort of every request on it"; nginx itself takes a client's EOF
+  // for an abort): its requests are cancelled, so that a CGI process or an
+  // app request does not run on for nobody, unless the protocol lets a client
+  // half-close after a whole request (SCGI).
+  const bool half_close_allowed = codec_->answers_after_half_close() && !waiting_for_body;
   if (requests_.empty() || !half_close_allowed) close(false);
 }
 

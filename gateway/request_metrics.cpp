@@ -58,12 +58,25 @@ bool on_status_listener(const RequestRecord& record) {
   return record.listener && record.listener->status;
 }
 
+// A copied record carries a slot that is not its own: the pointer decides.
+bool RequestMetrics::is_live(const RequestRecord& record) const {
+  return record.live_slot < live_.size() && live_[record.live_slot] == &record;
+}
+
 void RequestMetrics::started(const RequestRecord& record) {
-  live_.insert(&record);
+  if (is_live(record)) return;
+  record.live_slot = live_.size();
+  live_.push_back(&record);
 }
 
 void RequestMetrics::finished(const RequestRecord& record, bool slow_request) {
-  live_.erase(&record);
+  if (is_live(record)) {
+    const RequestRecord* last = live_.back();
+    live_[record.live_slot] = last;
+    last->live_slot = record.live_slot;
+    live_.pop_back();
+    record.live_slot = SIZE_MAX;
+  }
   if (record.listener) counters_.listeners[record.listener->name].add(record, slow_request);
   if (on_status_listener(record)) return;
   counters_.total.add(record, slow_request);

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <unordered_set>
+#include <vector>
 
 #include "gateway/request_record.h"
 
@@ -76,8 +76,12 @@ class RequestMetrics {
   size_t live_requests() const { return live_.size(); }
 
  private:
+  bool is_live(const RequestRecord& record) const;
+
   MetricsSnapshot counters_;
-  std::unordered_set<const RequestRecord*> live_;
+  // The records in flight, each knowing its slot: a request is added and
+  // removed without an allocation once the vector has grown.
+  std::vector<const RequestRecord*> live_;
 };
 
 // Whether a record is of a status listener (kept out of the totals and the

@@ -33,6 +33,8 @@ struct RequestRecord {
   uint64_t end_ns = 0;            // the response ended, or the request was abandoned
   timespec started_at{};          // wall clock at start_ns, for log timestamps
   bool aborted = false;           // cut off, or the client went away before the end
+  // RequestMetrics' bookkeeping: where the record sits among the live ones.
+  mutable size_t live_slot = SIZE_MAX;
 };
 
 class RequestObserver {

@@ -112,6 +112,13 @@ class ServerCodec {
   // AJP13 have no such word.
   virtual void close_after_current() {}
 
+  // Whether a client that half-closes its side after a whole request still
+  // waits for the answer. SCGI delimits the response by the close, so a
+  // client may shut down its sending side once the request is out; in the
+  // other protocols (and with nginx, Apache and mod_jk, which close rather
+  // than half-close) an end of input means the client gave up.
+  virtual bool answers_after_half_close() const { return false; }
+
   // The request body is consumed by the backend and more may be read.
   // AJP13 answers it with GET_BODY_CHUNK; others ignore it.
   virtual void want_body(StreamId /*stream*/, std::string& /*out*/) {}

@@ -54,6 +54,7 @@ class ScgiServerCodec final : public ServerCodec {
   void write_body(StreamId stream, std::string_view data, std::string& out) override;
   bool write_end(StreamId stream, std::string& out) override;
   bool peer_finished() const override { return true; }  // one request per connection
+  bool answers_after_half_close() const override { return true; }
   bool write_abort(StreamId stream, std::string& out) override;
 
  private:

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "gateway/config.h"
 #include "gateway/request_metrics.h"
@@ -133,4 +134,32 @@ TEST_CASE("observe metrics: totals, projects, listeners, in flight") {
   CHECK(s.listeners["front"].requests == 5);
   CHECK(s.listeners["status"].requests == 1);
   CHECK(s.listeners["status"].by_class[1] == 1);
+}
+
+TEST_CASE("observe metrics: requests in flight end in any order") {
+  gw::ListenerConfig front = listener("front");
+  gw::RequestMetrics m;
+  std::vector<RequestRecord> records(6);
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].listener = &front;
+    records[i].project = i % 2 ? "odd" : "even";
+    m.started(records[i]);
+  }
+  m.started(records[2]);  // twice: still one request
+  CHECK(m.live_requests() == 6);
+  // A copy of a live record is not that request.
+  RequestRecord copy = records[4];
+  m.finished(copy, false);
+  CHECK(m.live_requests() == 6);
+  for (size_t i : {1, 4, 0, 5}) m.finished(records[i], false);
+  CHECK(m.live_requests() == 2);
+  auto s = m.snapshot();
+  CHECK(s.total.in_flight == 2);
+  CHECK(s.projects["even"].in_flight == 1);  // records[2]
+  CHECK(s.projects["odd"].in_flight == 1);   // records[3]
+  m.finished(records[3], false);
+  m.finished(records[2], false);
+  m.finished(records[2], false);  // again: nothing left to remove
+  CHECK(m.live_requests() == 0);
+  CHECK(m.snapshot().total.in_flight == 0);
 }
