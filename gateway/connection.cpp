@@ -558,7 +558,10 @@ void Connection::end_request(StreamId id, bool aborted) {
     // turn on every such connection. (Bytes already read into in_ cannot
     // cause a reset; only those left in the kernel can.)
     flush();
-    const bool settled = input_whole && codec_->peer_finished() && !stream_->input_pending();
+    // A graceful stop closes at once too, as it closes an idle connection:
+    // lingering would hold the stop for a client that keeps its end open.
+    const bool settled =
+        input_whole && (codec_->peer_finished() || draining_) && !stream_->input_pending();
     if (!input_eof_ && !settled) stream_->close_lingering();
     close(true);
     return;
