@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -451,6 +452,105 @@ class PatternBody:
         for b in self.blocks(sizes):
             h.update(b)
         return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Projects, logs and requests of a running gatewayd
+
+
+def clean_env(**extra):
+    """The environment without the variables that change what gatewayd
+    serves (TRAC_ENV*, FCGI_*), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAC_ENV", "FCGI_"))}
+    env.update(extra)
+    return env
+
+
+def write_project(parent, name, cfg):
+    """PARENT/NAME/project.json holding `cfg`; returns PARENT/NAME."""
+    d = os.path.join(parent, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "project.json"), "w") as f:
+        json.dump(cfg, f)
+    return d
+
+
+class LogWatch:
+    """Lines a file (a process's log) receives from now on. `timeout`: how
+    long wait_for() waits unless told otherwise."""
+
+    def __init__(self, path, proc=None, timeout=15):
+        self.path = path
+        self.proc = proc
+        self.timeout = timeout
+        self.start = os.path.getsize(path) if os.path.exists(path) else 0
+
+    def text(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.start)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_for(self, pattern, timeout=None):
+        """The first match of `pattern` in the new lines, waited for (bounded,
+        and failing at once if the process exits)."""
+        found = []
+
+        def seen():
+            m = re.search(pattern, self.text())
+            if m:
+                found.append(m)
+            return bool(m)
+
+        wait_until(seen, self.timeout if timeout is None else timeout,
+                   f"a line matching {pattern!r} in {os.path.basename(self.path)}", proc=self.proc)
+        return found[0]
+
+
+def sighup(proc, timeout=15):
+    """SIGHUP to `proc`; returns a LogWatch of its log from just before."""
+    log = LogWatch(proc.log_path, proc, timeout)
+    os.kill(proc.pid, signal.SIGHUP)
+    return log
+
+
+class Background(threading.Thread):
+    """One GET in a thread: .result is the Response or the exception,
+    .finished_at its monotonic time and .done set once it is over."""
+
+    def __init__(self, port, target, timeout=60):
+        super().__init__(daemon=True)
+        self.port, self.target, self.timeout = port, target, timeout
+        self.result = None
+        self.finished_at = None
+        self.done = threading.Event()
+
+    def run(self):
+        try:
+            self.result = request(self.port, "GET", self.target, timeout=self.timeout)
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            self.result = e
+        self.finished_at = time.monotonic()
+        self.done.set()
+
+
+def wrk_summary(text):
+    """wrk's output on one line, for failure messages."""
+    return " | ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def check_wrk(text, what="wrk"):
+    """Checks wrk's output: requests were made, every answer 2xx, no socket
+    error (connect, read, write or timeout); returns the request count."""
+    summary = wrk_summary(text)
+    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
+    check(m is not None, f"{what}: no request count in its output: {summary}")
+    check(int(m.group(1)) > 0, f"{what}: no request made: {summary}")
+    check("Non-2xx" not in text, f"{what}: answers that were not 2xx: {summary}")
+    check("Socket errors" not in text, f"{what}: socket errors: {summary}")
+    return int(m.group(1))
 
 
 # ---------------------------------------------------------------------------

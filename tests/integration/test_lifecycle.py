@@ -29,12 +29,12 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 
-from servers import have, start_gatewayd, start_nginx
-from support import (Ctx, Suite, TestFailure, check, fill_template, free_port, gatewayd_binary, request,
-                     tcp_accepts, wait_until)
+from nginx_front import gatewayd_behind_nginx
+from servers import have, start_gatewayd
+from support import (Background, Ctx, LogWatch, Suite, TestFailure, check, check_wrk, clean_env, free_port,
+                     gatewayd_binary, request, sighup, wait_until, write_project)
 
 ECHO = {"backend": {"type": "echo"}}
 SLOW_BODY = 200_000
@@ -47,67 +47,6 @@ if [ "$PATH_INFO" = "/long" ]; then sleep 30; else sleep 2; fi
 printf 'Content-Type: text/plain\r\n\r\n'
 head -c 200000 /dev/zero | tr '\0' 'x'
 """
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAC_ENV", "FCGI_"))}
-    env.update(extra)
-    return env
-
-
-def write_project(parent, name, cfg):
-    d = os.path.join(parent, name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "project.json"), "w") as f:
-        json.dump(cfg, f)
-    return d
-
-
-class LogWatch:
-    """Lines a file receives from now on."""
-
-    def __init__(self, path, proc=None):
-        self.path = path
-        self.proc = proc
-        self.start = os.path.getsize(path) if os.path.exists(path) else 0
-
-    def text(self):
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.start)
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for(self, pattern, timeout=15):
-        found = []
-
-        def seen():
-            m = re.search(pattern, self.text())
-            if m:
-                found.append(m)
-            return bool(m)
-
-        wait_until(seen, timeout, f"a line matching {pattern!r} in {os.path.basename(self.path)}",
-                   proc=self.proc)
-        return found[0]
-
-
-class Background(threading.Thread):
-    """One GET in a thread; .result is the Response or the exception."""
-
-    def __init__(self, port, target, timeout=60):
-        super().__init__(daemon=True)
-        self.port, self.target, self.timeout = port, target, timeout
-        self.result = None
-        self.done = threading.Event()
-
-    def run(self):
-        try:
-            self.result = request(self.port, "GET", self.target, timeout=self.timeout)
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.result = e
-        self.done.set()
 
 
 def refused(port):
@@ -141,33 +80,25 @@ def reload_setup(ws):
     parent = ws.mkdir("projects")
     write_project(parent, "echo", ECHO)
     ctx = Ctx(ws, parent=parent, config=ws.path("gatewayd.json"), fcgi_port=free_port(),
-              direct_port=free_port(), http_port=free_port(), dead_http_port=free_port())
+              direct_port=free_port())
     write_config(ctx, "/b0")
-    ctx.gatewayd = start_gatewayd(ws, ["--config", ctx.config], port=ctx.fcgi_port, env=clean_env())
-    ctx.procs.append(ctx.gatewayd)
-    site = fill_template("nginx-fastcgi.conf", {"HTTP_PORT": f"127.0.0.1:{ctx.http_port}",
-                                                "GATEWAYD_ADDR": f"127.0.0.1:{ctx.fcgi_port}",
-                                                "KEEP_CONN": "on"})
-    ctx.procs.append(start_nginx(ws, site, ctx.http_port, ctx.dead_http_port))
-    return ctx
+    return gatewayd_behind_nginx(ws, ctx, ["--config", ctx.config], ctx.fcgi_port)
 
 
 def sighup_and_wait(ctx, done=r"reload: done\n"):
-    log = LogWatch(ctx.gatewayd.log_path, ctx.gatewayd)
-    os.kill(ctx.gatewayd.pid, signal.SIGHUP)
+    log = sighup(ctx.gatewayd)
     log.wait_for(done + "|reload failed")
     return log
 
 
-def wrk_summary(proc):
+def wrk_output(proc):
     try:
         out, _ = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
         raise TestFailure("wrk did not stop on SIGINT")
-    text = out.decode("utf-8", "replace")
-    return text, " | ".join(line.strip() for line in text.splitlines() if line.strip())
+    return out.decode("utf-8", "replace")
 
 
 def case_ten_reloads_under_wrk(ctx):
@@ -219,15 +150,12 @@ def case_ten_reloads_under_wrk(ctx):
             check(wrk.poll() is None, f"wrk ended during reload {i}")
         wrk.send_signal(signal.SIGINT)
         stopped = True
-        text, summary = wrk_summary(wrk)
+        text = wrk_output(wrk)
     finally:
         if not stopped:
             wrk.kill()
             wrk.communicate()
-    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
-    check(m is not None and int(m.group(1)) > 0, f"wrk made no request: {summary}")
-    check("Non-2xx" not in text, f"wrk: answers that were not 2xx: {summary}")
-    check("Socket errors" not in text, f"wrk: socket errors: {summary}")
+    check_wrk(text)
 
 
 def case_broken_config_keeps_serving(ctx):

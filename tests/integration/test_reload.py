@@ -17,19 +17,20 @@ SIGHUP, a broken template kept out at reload), and a broken template at
 start: exit status 2 and the line named.
 """
 
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import threading
 import time
 
-from servers import have, start_gatewayd, start_nginx
-from support import Ctx, Suite, TestFailure, check, fill_template, free_port, gatewayd_binary, request, wait_until
+from nginx_front import gatewayd_behind_nginx
+from servers import have, start_gatewayd
+from support import (Background, Ctx, Suite, TestFailure, check, check_wrk, clean_env, free_port, gatewayd_binary,
+                     request, sighup, wait_until, wrk_summary, write_project)
 
 WRK_SECONDS = 4
+# How long a log line after SIGHUP may take.
+LOG_TIMEOUT = 10
 
 # Sleeps on /slow after saying so in a file, so the test knows the request
 # is in flight; VERSION comes from project.json and tells which config
@@ -47,57 +48,10 @@ ECHO = {"description": "echoes the request", "backend": {"type": "echo"}}
 FILES = {"description": "static files", "backend": {"type": "static", "root": "htdocs"}}
 
 
-def clean_env(**extra):
-    """The environment without the variables that change what gatewayd
-    serves (TRAC_ENV*, FCGI_*), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAC_ENV", "FCGI_"))}
-    env.update(extra)
-    return env
-
-
 def cgi_project(ws, name, version):
     return {"description": f"cgi {name}",
             "backend": {"type": "cgi", "script": "app.cgi", "timeout_ms": 20000,
                         "env": {"NAME": name, "VERSION": str(version), "MARK_DIR": ws.path("marks")}}}
-
-
-def write_project(parent, name, cfg):
-    d = os.path.join(parent, name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "project.json"), "w") as f:
-        json.dump(cfg, f)
-    return d
-
-
-class LogWatch:
-    """Lines a process logs from now on (its log file, read from the
-    current end)."""
-
-    def __init__(self, proc):
-        self.path = proc.log_path
-        self.proc = proc
-        self.start = os.path.getsize(self.path)
-
-    def text(self):
-        with open(self.path, "rb") as f:
-            f.seek(self.start)
-            return f.read().decode("utf-8", "replace")
-
-    def wait_for(self, pattern, timeout=10):
-        found = []
-
-        def seen():
-            m = re.search(pattern, self.text())
-            if m:
-                found.append(m)
-            return bool(m)
-
-        wait_until(seen, timeout, f"a log line matching {pattern!r}", proc=self.proc)
-        return found[0]
-
-
-def sighup(proc):
-    os.kill(proc.pid, signal.SIGHUP)
 
 
 # ---------------------------------------------------------------------------
@@ -115,34 +69,9 @@ def reload_setup(ws):
     for name in ("cgi", "retiring"):
         write_project(parent, name, cgi_project(ws, name, 1))
         ws.write(os.path.join("projects", name, "app.cgi"), CGI_SCRIPT, mode=0o755)
-    ctx = Ctx(ws, parent=parent, http_port=free_port(), dead_http_port=free_port(),
-              gatewayd_port=free_port())
-    ctx.gatewayd = start_gatewayd(ws, ["--protocol=fcgi", "-b", "127.0.0.1", "-p", str(ctx.gatewayd_port),
-                                       "-e", parent], port=ctx.gatewayd_port, env=clean_env())
-    ctx.procs.append(ctx.gatewayd)
-    site = fill_template("nginx-fastcgi.conf", {"HTTP_PORT": f"127.0.0.1:{ctx.http_port}",
-                                                "GATEWAYD_ADDR": f"127.0.0.1:{ctx.gatewayd_port}",
-                                                "KEEP_CONN": "on"})
-    ctx.procs.append(start_nginx(ws, site, ctx.http_port, ctx.dead_http_port))
-    return ctx
-
-
-class Background(threading.Thread):
-    """One request in a thread; .result is the Response or the exception."""
-
-    def __init__(self, port, target):
-        super().__init__(daemon=True)
-        self.port = port
-        self.target = target
-        self.result = None
-        self.finished_at = None
-
-    def run(self):
-        try:
-            self.result = request(self.port, "GET", self.target, timeout=30)
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.result = e
-        self.finished_at = time.monotonic()
+    ctx = Ctx(ws, parent=parent, gatewayd_port=free_port())
+    return gatewayd_behind_nginx(ws, ctx, ["--protocol=fcgi", "-b", "127.0.0.1", "-p", str(ctx.gatewayd_port),
+                                           "-e", parent], ctx.gatewayd_port)
 
 
 def start_wrk(port, path):
@@ -160,14 +89,8 @@ def wrk_result(proc, path):
         proc.communicate()
         raise TestFailure(f"wrk {path} did not finish")
     text = out.decode("utf-8", "replace")
-    summary = " | ".join(line.strip() for line in text.splitlines() if line.strip())
-    check(proc.returncode == 0, f"wrk {path} exited with {proc.returncode}: {summary}")
-    m = re.search(r"^\s*(\d+) requests in ", text, re.M)
-    check(m is not None, f"wrk {path}: no request count in its output: {summary}")
-    check(int(m.group(1)) > 0, f"wrk {path}: no request made: {summary}")
-    check("Non-2xx" not in text, f"wrk {path}: answers that were not 2xx: {summary}")
-    check("Socket errors" not in text, f"wrk {path}: socket errors: {summary}")
-    return int(m.group(1))
+    check(proc.returncode == 0, f"wrk {path} exited with {proc.returncode}: {wrk_summary(text)}")
+    return check_wrk(text, f"wrk {path}")
 
 
 def expect_cgi(r, name, version, path):
@@ -188,7 +111,7 @@ def case_reload_under_load(ctx):
     wrks = [(start_wrk(port, "/echo/load"), "/echo/load"), (start_wrk(port, "/files/index.html"),
                                                               "/files/index.html")]
     try:
-        slow = [Background(port, "/cgi/slow"), Background(port, "/retiring/slow")]
+        slow = [Background(port, "/cgi/slow", timeout=30), Background(port, "/retiring/slow", timeout=30)]
         for t in slow:
             t.start()
         marks = [ctx.ws.path("marks", f"{n}.started") for n in ("cgi", "retiring")]
@@ -198,8 +121,7 @@ def case_reload_under_load(ctx):
         write_project(ctx.parent, "fourth", {"description": "added <later>", "backend": {"type": "echo"}})
         shutil.rmtree(os.path.join(ctx.parent, "retiring"))
         write_project(ctx.parent, "cgi", cgi_project(ctx.ws, "cgi", 2))
-        log = LogWatch(ctx.gatewayd)
-        sighup(ctx.gatewayd)
+        log = sighup(ctx.gatewayd, LOG_TIMEOUT)
         log.wait_for(r"reload: added fourth; changed cgi; removed retiring; kept echo, files\n")
         in_flight = [t for t in slow if t.finished_at is None]
         check(len(in_flight) == 2, "a slow request finished before the reload was applied: "
@@ -236,8 +158,7 @@ def case_broken_project_keeps_old_set(ctx):
         with open(broken, "w") as f:
             f.write('{"backend": {"type": "echo"')
         write_project(ctx.parent, "fifth", ECHO)
-        log = LogWatch(ctx.gatewayd)
-        sighup(ctx.gatewayd)
+        log = sighup(ctx.gatewayd, LOG_TIMEOUT)
         log.wait_for(r"reload failed, keeping the running configuration: " + re.escape(broken)
                      + r": invalid JSON")
         check("reload: added" not in log.text(), "a reload was applied from a broken set")
@@ -249,8 +170,7 @@ def case_broken_project_keeps_old_set(ctx):
         with open(broken, "w") as f:
             f.write(good)
     # Repaired: the next SIGHUP applies, echo kept (unchanged config).
-    log = LogWatch(ctx.gatewayd)
-    sighup(ctx.gatewayd)
+    log = sighup(ctx.gatewayd, LOG_TIMEOUT)
     log.wait_for(r"reload: added fifth; changed none; removed none; kept cgi, echo, files, fourth\n")
     check(request(port, "GET", "/fifth/x").status == 200, "fifth after the repaired reload")
 
@@ -305,8 +225,7 @@ def case_template_reload(ctx):
     with open(ctx.template, "w") as f:
         f.write("{% for p in projects %}{{ p.name }};{% endfor %}")
     write_project(ctx.parent, "delta", {"backend": {"type": "echo"}})
-    log = LogWatch(ctx.gatewayd)
-    sighup(ctx.gatewayd)
+    log = sighup(ctx.gatewayd, LOG_TIMEOUT)
     log.wait_for(r"reload: added delta;")
     r = request(ctx.port, "GET", "/")
     check(r.body == b"alpha;b c;delta;", f"the page after a reload: {r.body!r}")
@@ -315,8 +234,7 @@ def case_template_reload(ctx):
     with open(ctx.template, "w") as f:
         f.write("line 1\n{% for p in projects %}{{ p.url }}{% endfor %}")
     write_project(ctx.parent, "epsilon", {"backend": {"type": "echo"}})
-    log = LogWatch(ctx.gatewayd)
-    sighup(ctx.gatewayd)
+    log = sighup(ctx.gatewayd, LOG_TIMEOUT)
     log.wait_for(r"reload failed, keeping the running configuration: --index-template: "
                  + re.escape(ctx.template) + r": line 2: unknown field 'url'")
     check("reload: added" not in log.text(), "a reload with a broken template was applied")

@@ -21,12 +21,13 @@
 #include "gateway/server.h"
 #include "gateway/startup.h"
 #include "tests/support/loopback_client.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/server_startup.h"
 #include "tests/support/test_loop.h"
 
 using gw::ListenerConfig;
 using gw::Server;
 using gw::ServerConfig;
+using gw::test::startup_for;
 using gw::test::TestLoop;
 
 namespace {
@@ -41,6 +42,7 @@ ListenerConfig http_on(uint16_t port) {
 
 using Client = gw::test::LoopbackClient;
 using gw::test::free_port;
+using gw::test::ProjectsDir;
 
 std::string get(const std::string& path) {
   return "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -55,28 +57,11 @@ std::string script_name_of(const std::string& response) {
   return response.substr(at, response.find('"', at) - at);
 }
 
-class Projects : public gw::test::TempDir {
- public:
-  Projects() : TempDir("lifecycle-test") {}
-  void echo(const std::string& name) const {
-    write(name + "/project.json", R"({"backend": {"type": "echo"}})");
-  }
-};
-
-gw::Startup startup_for(const Projects& dir, std::vector<ListenerConfig> listeners) {
-  gw::Startup s;
-  s.config.env_parent_dir = dir.path();
-  s.config.listeners = std::move(listeners);
-  auto err = gw::load_projects(s.config, s.projects);
-  if (err) FAIL("load_projects: " << err->message());
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("lifecycle: a reload keeps, opens and closes listening sockets") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t kept = free_port(), removed = free_port(), added = free_port();
   gw::Startup first = startup_for(dir, {http_on(kept), http_on(removed)});
@@ -146,7 +131,7 @@ TEST_CASE("lifecycle: a reload keeps, opens and closes listening sockets") {
 
 TEST_CASE("lifecycle: a reload that cannot open a socket changes nothing") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port(), busy = free_port();
   gw::Startup first = startup_for(dir, {http_on(port)});
@@ -187,7 +172,7 @@ TEST_CASE("lifecycle: a reload that cannot open a socket changes nothing") {
 
 TEST_CASE("lifecycle: a graceful stop lets the request in flight finish") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port();
   gw::Startup first = startup_for(dir, {http_on(port)});
@@ -234,7 +219,7 @@ TEST_CASE("lifecycle: a graceful stop lets the request in flight finish") {
 
 TEST_CASE("lifecycle: a graceful stop cuts what is left after the timeout") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port();
   gw::Startup first = startup_for(dir, {http_on(port)});
@@ -255,7 +240,7 @@ TEST_CASE("lifecycle: a graceful stop cuts what is left after the timeout") {
 
 TEST_CASE("lifecycle: a graceful stop with nothing in flight ends at once") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   gw::Startup first = startup_for(dir, {http_on(free_port())});
   Server server(loop.get(), first.config, first.projects);
@@ -279,7 +264,7 @@ const char* no_env(const char*) {
 
 TEST_CASE("lifecycle: a reload reads the same arguments again, all or nothing") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port();
   const std::string listener =

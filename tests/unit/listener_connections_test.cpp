@@ -22,11 +22,12 @@
 #include "gateway/startup.h"
 #include "protocols/fastcgi_wire.h"
 #include "tests/support/loopback_client.h"
-#include "tests/support/temp_dir.h"
+#include "tests/support/server_startup.h"
 #include "tests/support/test_loop.h"
 
 using gw::ListenerConfig;
 using gw::Server;
+using gw::test::startup_for;
 using gw::test::TestLoop;
 
 namespace {
@@ -42,24 +43,9 @@ ListenerConfig http_on(uint16_t port, std::optional<size_t> max_connections = st
 
 using Client = gw::test::LoopbackClient;
 using gw::test::free_port;
+using gw::test::ProjectsDir;
 
 const std::string kGet = "GET /echo/x HTTP/1.1\r\nHost: t\r\n\r\n";
-
-class Projects : public gw::test::TempDir {
- public:
-  Projects() : TempDir("listener-conns-test") {
-    write("echo/project.json", R"({"backend": {"type": "echo"}})");
-  }
-};
-
-gw::Startup startup_for(const Projects& dir, std::vector<ListenerConfig> listeners) {
-  gw::Startup s;
-  s.config.env_parent_dir = dir.path();
-  s.config.listeners = std::move(listeners);
-  auto err = gw::load_projects(s.config, s.projects);
-  if (err) FAIL("load_projects: " << err->message());
-  return s;
-}
 
 // Runs the loop until `client` is accepted and served, so that the server
 // counts it before the test goes on.
@@ -94,7 +80,7 @@ std::string advertised_max_conns(const ListenerConfig& listener, const gw::Limit
 
 TEST_CASE("listener connections: the bound of one listener leaves the others accepting") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("listener-conns-test", {"echo"});
   const uint16_t bounded = free_port(), open = free_port();
   gw::Startup s = startup_for(dir, {http_on(bounded, 2), http_on(open)});
   Server server(loop.get(), s.config, s.projects);
@@ -135,7 +121,7 @@ TEST_CASE("listener connections: the bound of one listener leaves the others acc
 
 TEST_CASE("listener connections: the server-wide bound still applies under a listener's") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("listener-conns-test", {"echo"});
   const uint16_t port = free_port();
   gw::Startup s = startup_for(dir, {http_on(port, 10)});
   s.config.limits.max_connections = 1;
@@ -153,7 +139,7 @@ TEST_CASE("listener connections: the server-wide bound still applies under a lis
 
 TEST_CASE("listener connections: a reload keeps the count and applies a new bound") {
   TestLoop loop;
-  Projects dir;
+  ProjectsDir dir("listener-conns-test", {"echo"});
   const uint16_t port = free_port();
   gw::Startup first = startup_for(dir, {http_on(port, 1)});
   Server server(loop.get(), first.config, first.projects);
