@@ -40,6 +40,8 @@ class Http1ServerCodec final : public ServerCodec {
   void write_body(StreamId stream, std::string_view data, std::string& out) override;
   bool write_end(StreamId stream, std::string& out) override;
   bool write_abort(StreamId stream, std::string& out) override;
+  uint64_t raw_body_allowance(StreamId stream) const override;
+  uint64_t take_raw_body(StreamId stream, uint64_t n) override;
 
  private:
   enum class State : uint8_t {
