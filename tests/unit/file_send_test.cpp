@@ -1,11 +1,16 @@
 // Files sent with sendfile(2): io::Stream::send_file on a socket pair (order
 // with the bytes written around the file, a full socket, a file that
-// shrinks, a cancel, a close, the descriptor closed every way) and the HTTP
-// codec's raw body allowance. The Stream's counters show that the bytes went
-// by sendfile(2), so a silent fallback to the copy fails these tests.
+// shrinks, a cancel, a close, the descriptor closed every way), the HTTP
+// codec's raw body allowance, and the static backend over a plain HTTP
+// listener on a real loop (small and large files, a slow reader, a Range,
+// HEAD, pipelining, a client that goes away mid-file; SCGI still copies). The Stream's counters
+// show that the bytes went by sendfile(2), so a silent fallback to the copy
+// fails these tests.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -17,8 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "gateway/config.h"
 #include "gateway/io/stream.h"
+#include "gateway/request_record.h"
+#include "gateway/server.h"
+#include "gateway/startup.h"
 #include "protocols/http1_server.h"
+#include "tests/support/loopback_client.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
@@ -359,4 +369,204 @@ TEST_CASE("file send: the HTTP codec allows raw bytes only for a Content-Length 
     codec.feed(kGet11, events, out);
     CHECK(codec.raw_body_allowance(1) == 0);
   }
+}
+
+// ---- The static backend over a plain HTTP listener ----
+
+namespace {
+
+using Client = gw::test::LoopbackClient;
+
+struct Records : gw::RequestObserver {
+  std::vector<gw::RequestRecord> finished;
+  void request_started(const gw::RequestRecord&) override {}
+  void request_finished(const gw::RequestRecord& r) override { finished.push_back(r); }
+};
+
+class Site : public TempDir {
+ public:
+  Site() : TempDir("file-send-site") {
+    write("files/project.json", R"({"backend": {"type": "static", "root": "htdocs"}})");
+    small = random_bytes(1234, 10);
+    big = random_bytes(6 << 20, 11);
+    write("files/htdocs/small.bin", small);
+    write("files/htdocs/big.bin", big);
+  }
+  std::string small;
+  std::string big;
+};
+
+struct Running {
+  explicit Running(TestLoop& loop, const Site& site)
+      : port(gw::test::free_port()), scgi_port(gw::test::free_port()) {
+    gw::ListenerConfig l;
+    l.protocol = gw::Protocol::Http;
+    l.host = "127.0.0.1";
+    l.port = port;
+    gw::ListenerConfig scgi = l;
+    scgi.protocol = gw::Protocol::Scgi;
+    scgi.port = scgi_port;
+    s.config.env_parent_dir = site.path();
+    s.config.listeners = {l, scgi};
+    auto err = gw::load_projects(s.config, s.projects);
+    if (err) FAIL("load_projects: " << err->message());
+    server = std::make_unique<gw::Server>(loop.get(), s.config, s.projects);
+    server->set_observer(&records);
+    REQUIRE_FALSE(server->start().has_value());
+  }
+  void stop(TestLoop& loop) {
+    server->stop();
+    loop.run_until([&] { return server->connection_count() == 0; });
+  }
+  uint16_t port;
+  uint16_t scgi_port;
+  gw::Startup s;
+  Records records;
+  std::unique_ptr<gw::Server> server;
+};
+
+std::string body_of(const std::string& response) {
+  return response.substr(response.find("\r\n\r\n") + 4);
+}
+
+std::string get(const std::string& path, const std::string& extra = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: t\r\n" + extra + "\r\n";
+}
+
+std::string scgi_get(const std::string& path) {
+  std::string block;
+  for (std::string_view v :
+       {"CONTENT_LENGTH", "0", "SCGI", "1", "REQUEST_METHOD", "GET", "REQUEST_URI"}) {
+    block.append(v);
+    block.push_back('\0');
+  }
+  block += path;
+  block.push_back('\0');
+  return std::to_string(block.size()) + ":" + block + ",";
+}
+
+}  // namespace
+
+TEST_CASE("file send: static files over a plain HTTP listener go by sendfile(2)") {
+  TestLoop loop(20000);
+  Site site;
+  Running run(loop, site);
+  const size_t fds_before = open_fds();
+
+  SUBCASE("a small file") {
+    const auto before = Stream::file_stats();
+    Client c(run.port);
+    c.send(get("/files/small.bin"));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    std::string r = c.take_response();
+    CHECK(r.starts_with("HTTP/1.1 200 "));
+    CHECK(r.find("Content-Length: 1234\r\n") != std::string::npos);
+    CHECK(body_of(r) == site.small);
+    const auto after = Stream::file_stats();
+    CHECK(after.sendfile_bytes - before.sendfile_bytes == 1234);
+    CHECK(after.copied_bytes == before.copied_bytes);
+    REQUIRE(run.records.finished.size() == 1);
+    CHECK(run.records.finished[0].bytes_out == 1234);
+    CHECK_FALSE(run.records.finished[0].aborted);
+  }
+  SUBCASE("a file larger than the socket buffers, to a slow reader") {
+    const auto before = Stream::file_stats();
+    Client c(run.port);
+    c.send(get("/files/big.bin"));
+    // Nothing read for a while: the socket fills up and the server waits.
+    loop.run_for(200);
+    CHECK(run.records.finished.empty());
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    std::string r = c.take_response();
+    CHECK(r.starts_with("HTTP/1.1 200 "));
+    CHECK(body_of(r) == site.big);
+    const auto after = Stream::file_stats();
+    const uint64_t by_sendfile = after.sendfile_bytes - before.sendfile_bytes;
+    const uint64_t copied = after.copied_bytes - before.copied_bytes;
+    CHECK(by_sendfile + copied == site.big.size());
+    CHECK(copied > 0);
+    CHECK(by_sendfile > site.big.size() / 2);
+    REQUIRE(loop.run_until([&] { return run.records.finished.size() == 1; }));
+    CHECK(run.records.finished[0].bytes_out == site.big.size());
+    CHECK_FALSE(run.records.finished[0].aborted);
+    // Kept alive: the next request on the same connection is answered.
+    c.send(get("/files/small.bin"));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    CHECK(body_of(c.take_response()) == site.small);
+  }
+  SUBCASE("a Range") {
+    const auto before = Stream::file_stats();
+    Client c(run.port);
+    c.send(get("/files/big.bin", "Range: bytes=1000000-1000999\r\n"));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    std::string r = c.take_response();
+    CHECK(r.starts_with("HTTP/1.1 206 "));
+    CHECK(r.find("Content-Range: bytes 1000000-1000999/" + std::to_string(site.big.size())) !=
+          std::string::npos);
+    CHECK(body_of(r) == site.big.substr(1000000, 1000));
+    CHECK(Stream::file_stats().sendfile_bytes - before.sendfile_bytes == 1000);
+  }
+  SUBCASE("HEAD: no body, and the connection goes on") {
+    const auto before = Stream::file_stats();
+    Client c(run.port);
+    c.send("HEAD /files/big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(loop.run_until([&] {
+      c.poll();
+      return c.received().find("\r\n\r\n") != std::string::npos;
+    }));
+    loop.run_for(50);
+    c.poll();
+    CHECK(c.received().starts_with("HTTP/1.1 200 "));
+    CHECK(c.received().ends_with("\r\n\r\n"));  // the head alone
+    CHECK(c.received().find("Content-Length: " + std::to_string(site.big.size())) !=
+          std::string::npos);
+    CHECK(Stream::file_stats().sendfile_bytes == before.sendfile_bytes);
+    c.clear();
+    c.send(get("/files/small.bin"));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    CHECK(body_of(c.take_response()) == site.small);
+  }
+  SUBCASE("pipelined requests are answered in order") {
+    Client c(run.port);
+    c.send(get("/files/big.bin", "Range: bytes=0-299999\r\n") + get("/files/small.bin") +
+           get("/files/big.bin", "Range: bytes=-5\r\n"));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    CHECK(body_of(c.take_response()) == site.big.substr(0, 300000));
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    CHECK(body_of(c.take_response()) == site.small);
+    REQUIRE(loop.run_until([&] { return c.has_response(); }));
+    CHECK(body_of(c.take_response()) == site.big.substr(site.big.size() - 5));
+    CHECK(c.received().empty());
+  }
+  SUBCASE("over SCGI the body is copied as before") {
+    const auto before = Stream::file_stats();
+    Client c(run.scgi_port);
+    c.send(scgi_get("/files/big.bin"));
+    REQUIRE(loop.run_until([&] { return c.poll(); }));  // SCGI ends with the close
+    CHECK(c.received().starts_with("Status: 200 OK\r\n"));
+    CHECK(body_of(c.received()) == site.big);
+    const auto after = Stream::file_stats();
+    CHECK(after.sendfile_bytes == before.sendfile_bytes);
+    CHECK(after.copied_bytes == before.copied_bytes);
+  }
+  SUBCASE("the client goes away mid-file") {
+    {
+      Client c(run.port);
+      c.send(get("/files/big.bin"));
+      REQUIRE(loop.run_until([&] {
+        c.poll();
+        return c.received().size() > 100000;
+      }));
+      CHECK(run.server->connection_count() == 1);
+    }  // closed with unread bytes: a reset
+    REQUIRE(loop.run_until([&] { return run.server->connection_count() == 0; }));
+    REQUIRE(run.records.finished.size() == 1);
+    CHECK(run.records.finished[0].aborted);
+    CHECK(run.records.finished[0].bytes_out > 0);
+    CHECK(run.records.finished[0].bytes_out < site.big.size());
+  }
+  loop.run_until([&] { return run.server->connection_count() == 0; }, 2000);
+  loop.run_for(20);
+  CHECK(open_fds() == fds_before);  // the file and the sockets are closed
+  run.stop(loop);
 }
