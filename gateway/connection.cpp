@@ -132,9 +132,17 @@ class Connection::RequestState final : public ResponseSink {
     }
     const uint64_t n = conn_.codec_->take_raw_body(id_, length);
     file_pending_ = true;
-    conn_.flush();  // the head goes first
-    conn_.stream_->send_file(fd, offset, n,
+    // The head (gathered in out_) goes first, in one segment with the
+    // file's first bytes. out_ is left empty: a response cut inside
+    // send_file must not write the head again.
+    std::string before;
+    before.swap(conn_.out_);
+    conn_.stream_->send_file(before, fd, offset, n,
                              [this](int status, uint64_t sent) { file_sent(status, sent); });
+    if (conn_.out_.empty()) {
+      before.clear();
+      conn_.out_.swap(before);  // keeps its capacity
+    }
   }
   void log_error(std::string_view message) override {
     // "GET /path" from the record, built only when a line is written.

@@ -55,8 +55,9 @@ class Channel {
   // socket can, a TLS channel cannot (its bytes are encrypted in user space),
   // and the caller then writes the file's bytes itself.
   virtual bool sends_files() const { return false; }
-  // Queues `length` bytes of the regular file `fd` from `offset` after what
-  // was written before; what is written after goes after them. Takes `fd`:
+  // Queues `before` (a response head), then `length` bytes of the regular
+  // file `fd` from `offset`, after what was written before; what is written
+  // after goes after them. Takes `fd`:
   // it is closed once the bytes are sent, on cancel_file(), on close() or
   // when the channel is destroyed. queued() counts the bytes not yet sent.
   // `done(status, sent)` comes once (not after destruction), maybe before
@@ -66,7 +67,9 @@ class Channel {
   // response); UV_ECANCELED after cancel_file(), close(), or a socket error
   // (which reaches on_error as usual). `sent` counts the bytes handed on.
   using FileDone = std::function<void(int status, uint64_t sent)>;
-  virtual void send_file(int fd, uint64_t /*offset*/, uint64_t /*length*/, FileDone done) {
+  virtual void send_file(std::string_view before, int fd, uint64_t /*offset*/, uint64_t /*length*/,
+                         FileDone done) {
+    write(before);
     ::close(fd);
     if (done) done(-ENOTSUP, 0);  // UV_ENOTSUP
   }

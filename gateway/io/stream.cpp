@@ -1,6 +1,7 @@
 #include "gateway/io/stream.h"
 
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -198,8 +199,22 @@ void Stream::flushed() {
   }
 }
 
-void Stream::send_file(int fd, uint64_t offset, uint64_t length, FileDone done) {
+void Stream::send_file(std::string_view before, int fd, uint64_t offset, uint64_t length,
+                       FileDone done) {
   auto file = std::make_unique<FileSend>(fd, offset, length, std::move(done));
+  if (!before.empty() && !closing_ && !linger_ && !file_) {
+    if (queued_ == 0 && length > 0) {
+      // The kernel holds these bytes back for the file's first ones.
+      ssize_t n;
+      do {
+        n = ::send(this->fd(), before.data(), before.size(),
+                   MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n > 0) before.remove_prefix(static_cast<size_t>(n));
+    }
+    // The rest, or an error, the ordinary way.
+    if (!before.empty()) write_now(before);
+  }
   if (closing_ || linger_ || file_) {
     // Nothing more goes out on a closing stream; one file at a time.
     FileDone cancelled = std::move(file->done);

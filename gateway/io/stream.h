@@ -49,7 +49,10 @@ class Stream : public Channel {
   // kFilePieceBytes, is read and written the ordinary way, and its
   // completion resumes sendfile(2). At most one piece is in memory.
   bool sends_files() const override { return true; }
-  void send_file(int fd, uint64_t offset, uint64_t length, FileDone done) override;
+  // `before` goes with MSG_MORE when the socket takes it at once: a small
+  // response is one segment, head and file, as one write() made it.
+  void send_file(std::string_view before, int fd, uint64_t offset, uint64_t length,
+                 FileDone done) override;
   void cancel_file() override;
   static constexpr size_t kFileBurstBytes = 1 << 20;
   static constexpr size_t kFilePieceBytes = 16 * 1024;

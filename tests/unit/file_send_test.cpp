@@ -148,14 +148,14 @@ TEST_CASE("file send: the file goes between the bytes written before and after i
   {
     Pair p(loop.get());
     Done done;
-    p.stream->write("HEAD|");
-    p.stream->send_file(open_file(path), 10, 90000, done.callback());
+    p.stream->write("A|");
+    p.stream->send_file("HEAD|", open_file(path), 10, 90000, done.callback());
     p.stream->write("|TAIL");
     REQUIRE(loop.run_until([&] {
       p.read();
-      return p.got.size() >= 5 + 90000 + 5;
+      return p.got.size() >= 7 + 90000 + 5;
     }));
-    CHECK(p.got == "HEAD|" + body.substr(10, 90000) + "|TAIL");
+    CHECK(p.got == "A|HEAD|" + body.substr(10, 90000) + "|TAIL");
     REQUIRE(done.status == std::optional<int>(0));
     CHECK(done.sent == 90000);
     CHECK(p.stream->queued() == 0);
@@ -177,7 +177,7 @@ TEST_CASE("file send: a full socket is waited for, with sendfile(2) and copied p
   const auto before = Stream::file_stats();
   Pair p(loop.get(), 64 * 1024);
   Done done;
-  p.stream->send_file(open_file(path), 0, size, done.callback());
+  p.stream->send_file("", open_file(path), 0, size, done.callback());
   CHECK_FALSE(done.status.has_value());  // the socket took only part of it
   CHECK(p.stream->queued() > 0);
   CHECK(p.stream->queued() < size);
@@ -200,13 +200,36 @@ TEST_CASE("file send: a full socket is waited for, with sendfile(2) and copied p
   CHECK(p.recorder.drains >= 1);
 }
 
+TEST_CASE("file send: behind a queue that waits, the file waits its turn") {
+  TestLoop loop;
+  TempDir dir("file-send");
+  const std::string body = random_bytes(500000, 4);
+  const std::string path = dir.write("f", body);
+  Pair p(loop.get(), 64 * 1024);
+  const std::string queued(300000, 'x');
+  p.stream->write(queued);
+  REQUIRE(p.stream->queued() > 0);  // libuv holds part of it
+  Done done;
+  p.stream->send_file("HEAD|", open_file(path), 0, body.size(), done.callback());
+  p.stream->write("|TAIL");
+  CHECK_FALSE(done.status.has_value());
+  const std::string expected = queued + "HEAD|" + body + "|TAIL";
+  REQUIRE(loop.run_until([&] {
+    p.read(32 * 1024);
+    return p.got.size() >= expected.size();
+  }));
+  CHECK(p.got == expected);
+  CHECK(done.status == std::optional<int>(0));
+  CHECK(done.sent == body.size());
+}
+
 TEST_CASE("file send: a file shorter than announced ends with UV_EOF") {
   TestLoop loop;
   TempDir dir("file-send");
   const std::string path = dir.write("short", "0123456789");
   Pair p(loop.get());
   Done done;
-  p.stream->send_file(open_file(path), 4, 100, done.callback());
+  p.stream->send_file("", open_file(path), 4, 100, done.callback());
   REQUIRE(done.status.has_value());
   CHECK(*done.status == UV_EOF);
   CHECK(done.sent == 6);
@@ -230,7 +253,7 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
     Pair p(loop.get(), 64 * 1024);
     Done done;
     p.stream->write("before");
-    p.stream->send_file(open_file(path), 0, size, done.callback());
+    p.stream->send_file("", open_file(path), 0, size, done.callback());
     p.stream->write("after");  // behind the file: dropped with it
     p.stream->cancel_file();
     REQUIRE(done.status == std::optional<int>(UV_ECANCELED));
@@ -247,7 +270,7 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
   SUBCASE("close(false)") {
     Pair p(loop.get(), 64 * 1024);
     Done done;
-    p.stream->send_file(open_file(path), 0, size, done.callback());
+    p.stream->send_file("", open_file(path), 0, size, done.callback());
     p.stream->close(false);
     CHECK(done.status == std::optional<int>(UV_ECANCELED));
     CHECK(loop.run_until([&] { return p.recorder.closed; }));
@@ -255,7 +278,7 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
   SUBCASE("close(true) waits for the whole file") {
     Pair p(loop.get(), 64 * 1024);
     Done done;
-    p.stream->send_file(open_file(path), 0, size, done.callback());
+    p.stream->send_file("", open_file(path), 0, size, done.callback());
     p.stream->close(true);
     CHECK(loop.run_until(
         [&] {
@@ -269,7 +292,7 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
   SUBCASE("the peer goes away") {
     Pair p(loop.get(), 64 * 1024);
     Done done;
-    p.stream->send_file(open_file(path), 0, size, done.callback());
+    p.stream->send_file("", open_file(path), 0, size, done.callback());
     close(p.peer);
     p.peer = -1;
     CHECK(loop.run_until([&] { return p.recorder.error != 0; }));
@@ -280,7 +303,7 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
   SUBCASE("destroyed while sending: no callback") {
     Pair p(loop.get(), 64 * 1024);
     Done done;
-    p.stream->send_file(open_file(path), 0, size, done.callback());
+    p.stream->send_file("", open_file(path), 0, size, done.callback());
     p.stream.reset();
     CHECK_FALSE(done.status.has_value());
   }
