@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/backends/sendfile.h"
+#include "dispatch/backends/static_files.h"
 #include "gateway/config.h"
 #include "gateway/io/stream.h"
 #include "gateway/request_record.h"
@@ -29,6 +31,7 @@
 #include "gateway/startup.h"
 #include "protocols/http1_server.h"
 #include "tests/support/loopback_client.h"
+#include "tests/support/recording_sink.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_loop.h"
 
@@ -311,6 +314,100 @@ TEST_CASE("file send: a cancel, a close and a destruction each close the file") 
   CHECK(open_fds() == fds_before);
 }
 
+// ---- Backends that offer the file to a sink that takes it ----
+
+namespace {
+
+// A sink that takes files: it reads what it was offered and closes it.
+struct FileTakingSink : gw::test::RecordingSink {
+  bool can_send_file() const override { return head.has_value() && !finished(); }
+  void on_file(int fd, uint64_t offset, uint64_t length) override {
+    CHECK(can_send_file());
+    std::string bytes(length, '\0');
+    CHECK(pread(fd, bytes.data(), length, static_cast<off_t>(offset)) ==
+          static_cast<ssize_t>(length));
+    files.push_back(bytes);
+    CHECK(::close(fd) == 0);
+  }
+  std::vector<std::string> files;
+};
+
+// An app answering with an X-Sendfile header.
+struct NamingApp : gw::Backend {
+  explicit NamingApp(std::string path) : path_(std::move(path)) {}
+  struct Nothing : gw::Exchange {
+    void send_body(std::string_view) override {}
+    void finish_body() override {}
+    void cancel() override {}
+  };
+  std::unique_ptr<gw::Exchange> start(const gw::Request&, gw::ResponseSink& sink) override {
+    gw::ResponseHead head;
+    head.status = 200;
+    head.headers = {{"X-Sendfile", path_}};
+    sink.on_head(std::move(head));
+    sink.on_end();
+    return std::make_unique<Nothing>();
+  }
+  std::string_view kind() const override { return "naming"; }
+  std::string path_;
+};
+
+gw::Request file_request(const std::string& path_info) {
+  gw::Request r;
+  r.method = "GET";
+  r.script_name = "/p";
+  r.path_info = path_info;
+  r.path = "/p" + path_info;
+  r.target = r.path;
+  r.server_protocol = "HTTP/1.1";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("file send: the static backend hands its file to a sink that takes files") {
+  TempDir dir("file-send-backend");
+  const std::string body = random_bytes(300000, 5);
+  dir.write("htdocs/f.bin", body);
+  const size_t fds_before = open_fds();
+  SUBCASE("static, with a Range") {
+    gw::StaticBackend backend(dir / "htdocs", {});
+    FileTakingSink sink;
+    gw::Request r = file_request("/f.bin");
+    r.headers.push_back({"Range", "bytes=100-250099"});
+    auto exchange = backend.start(r, sink);
+    CHECK(sink.ended);
+    CHECK(sink.status() == 206);
+    CHECK(sink.pieces.empty());  // nothing copied
+    REQUIRE(sink.files.size() == 1);
+    CHECK(sink.files[0] == body.substr(100, 250000));
+  }
+  SUBCASE("X-Sendfile's file answer") {
+    gw::SendfileOptions options;
+    options.mode = gw::SendfileOptions::Mode::Serve;
+    options.dirs = {dir / "htdocs"};
+    auto backend = gw::wrap_sendfile(std::make_unique<NamingApp>(dir / "htdocs/f.bin"), options);
+    FileTakingSink sink;
+    auto exchange = backend->start(file_request("/x"), sink);
+    CHECK(sink.ended);
+    CHECK(sink.status() == 200);
+    CHECK(sink.pieces.empty());
+    REQUIRE(sink.files.size() == 1);
+    CHECK(sink.files[0] == body);
+  }
+  SUBCASE("HEAD: no file") {
+    gw::StaticBackend backend(dir / "htdocs", {});
+    FileTakingSink sink;
+    gw::Request r = file_request("/f.bin");
+    r.method = "HEAD";
+    auto exchange = backend.start(r, sink);
+    CHECK(sink.ended);
+    CHECK(sink.files.empty());
+    CHECK(sink.pieces.empty());
+  }
+  CHECK(open_fds() == fds_before);
+}
+
 // ---- The HTTP codec's raw body allowance ----
 
 namespace {
@@ -420,8 +517,9 @@ class Site : public TempDir {
 };
 
 struct Running {
-  explicit Running(TestLoop& loop, const Site& site)
+  explicit Running(TestLoop& loop, const Site& site, gw::Limits limits = {})
       : port(gw::test::free_port()), scgi_port(gw::test::free_port()) {
+    s.config.limits = limits;
     gw::ListenerConfig l;
     l.protocol = gw::Protocol::Http;
     l.host = "127.0.0.1";
@@ -591,5 +689,32 @@ TEST_CASE("file send: static files over a plain HTTP listener go by sendfile(2)"
   loop.run_until([&] { return run.server->connection_count() == 0; }, 2000);
   loop.run_for(20);
   CHECK(open_fds() == fds_before);  // the file and the sockets are closed
+  run.stop(loop);
+}
+
+TEST_CASE("file send: the request timeout still cuts a download nobody reads") {
+  TestLoop loop(20000);
+  Site site;
+  gw::Limits limits;
+  limits.request_timeout_ms = 300;
+  Running run(loop, site, limits);
+  const size_t fds_before = open_fds();
+  {
+    Client c(run.port);
+    c.send(get("/files/big.bin"));
+    // Never read: the socket fills and the file waits until the timeout.
+    REQUIRE(loop.run_until([&] { return run.records.finished.size() == 1; }));
+    CHECK(run.records.finished[0].aborted);
+    CHECK(run.records.finished[0].bytes_out < site.big.size());
+    // The rest of the file is not sent: what was queued arrives, then the
+    // close, and the response is cut short.
+    REQUIRE(loop.run_until([&] { return c.poll(); }));
+    CHECK(c.received().starts_with("HTTP/1.1 200 "));
+    CHECK(c.received().size() < site.big.size());
+    CHECK(body_of(c.received()) == site.big.substr(0, body_of(c.received()).size()));
+    REQUIRE(loop.run_until([&] { return run.server->connection_count() == 0; }));
+  }
+  loop.run_for(20);
+  CHECK(open_fds() == fds_before);
   run.stop(loop);
 }
