@@ -19,6 +19,8 @@
 //    on sink.on_body_drained().
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -46,6 +48,20 @@ class ResponseSink {
   virtual void on_body_drained() = 0;
   // A line for the error log, tagged with the request by the sink.
   virtual void log_error(std::string_view message) = 0;
+
+  // Optional, for a body that is a range of a file: true when the sink can
+  // send it from the file to the client itself (sendfile(2) on a plain
+  // HTTP/1.1 socket with a Content-Length body), with no copy through user
+  // space. Asked after on_head.
+  virtual bool can_send_file() const { return false; }
+  // The rest of the body: `length` bytes of the regular file `fd` from
+  // `offset`, no more than the Content-Length still owed. Only after
+  // can_send_file() said yes. The sink takes `fd` (it closes it, whatever
+  // happens) and sends the bytes after those of earlier on_body() calls;
+  // the backend calls on_end() as usual, and the sink ends the response once
+  // the file is sent. A file that fails or shrinks meanwhile cuts the
+  // response as on_error() after on_head does.
+  virtual void on_file(int fd, uint64_t /*offset*/, uint64_t /*length*/) { ::close(fd); }
 };
 
 class Exchange {

@@ -1,6 +1,7 @@
 #include "gateway/connection.h"
 
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -91,6 +92,10 @@ class Connection::RequestState final : public ResponseSink {
   }
   void on_end() override {
     if (finished_) return;
+    if (file_pending_) {
+      end_after_file_ = true;  // the response ends with its file's last byte
+      return;
+    }
     finished_ = true;
     conn_.end_request(id_, false);
   }
@@ -115,10 +120,56 @@ class Connection::RequestState final : public ResponseSink {
     return full;
   }
   void on_body_drained() override { conn_.resume_reading(); }
+  // A plain socket and a Content-Length body (HTTP/1.1 listeners without
+  // TLS): the codec frames nothing, so the file's bytes go to the socket as
+  // they are.
+  bool can_send_file() const override {
+    return head_sent_ && !finished_ && !file_pending_ && conn_.stream_->sends_files() &&
+           conn_.codec_->raw_body_allowance(id_) > 0;
+  }
+  void on_file(int fd, uint64_t offset, uint64_t length) override {
+    if (!can_send_file()) {
+      ::close(fd);
+      return;
+    }
+    const uint64_t n = conn_.codec_->take_raw_body(id_, length);
+    file_pending_ = true;
+    // The head (gathered in out_) goes first, in one segment with the
+    // file's first bytes. out_ is left empty: a response cut inside
+    // send_file must not write the head again.
+    std::string before;
+    before.swap(conn_.out_);
+    conn_.stream_->send_file(before, fd, offset, n,
+                             [this](int status, uint64_t sent) { file_sent(status, sent); });
+    if (conn_.out_.empty()) {
+      before.clear();
+      conn_.out_.swap(before);  // keeps its capacity
+    }
+  }
   void log_error(std::string_view message) override {
     // "GET /path" from the record, built only when a line is written.
     log::error(conn_.tag() + " " + record_.method + " " + record_.target + ": " +
                std::string(message));
+  }
+
+  // The stream is done with the file (maybe inside on_file already).
+  void file_sent(int status, uint64_t sent) {
+    file_pending_ = false;
+    record_.bytes_out += sent;
+    // Cancelled: the connection is closing, or the response was cut.
+    if (status == UV_ECANCELED || finished_) return;
+    if (status < 0) {
+      log_error(status == UV_EOF ? std::string("file shrank while being sent")
+                                 : "reading the file: " + io::uv_error_text(status));
+      finished_ = true;
+      conn_.end_request(id_, true);
+      return;
+    }
+    if (end_after_file_) {
+      end_after_file_ = false;
+      finished_ = true;
+      conn_.end_request(id_, false);
+    }
   }
 
   // Tells the observer the request is over; once, whichever way it ended.
@@ -143,6 +194,9 @@ class Connection::RequestState final : public ResponseSink {
   bool body_done_ = false;  // request body fully received
   RequestRecord record_;
   bool recorded_ = false;  // request_finished() was called
+
+  bool file_pending_ = false;    // the stream is sending a file of the body
+  bool end_after_file_ = false;  // on_end came while it was
 };
 
 Connection::Connection(Server& server, std::shared_ptr<const ListenerConfig> listener,
@@ -537,6 +591,8 @@ void Connection::respond_locally(RequestState& state, int status, std::string_vi
 void Connection::end_request(StreamId id, bool aborted) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;
+  // A cut response stops its file; its bytes sent so far are counted first.
+  if (it->second->file_pending_) stream_->cancel_file();
   it->second->finish_record(aborted);
   const bool input_whole = all_bodies_read();
   bool keep;
@@ -669,6 +725,8 @@ void Connection::close(bool flush_first) {
   idle_timer_.stop();
   body_timer_.stop();
   for (auto& [id, state] : requests_) {
+    // Only what is queued is flushed: the rest of a file is not.
+    if (state->file_pending_) stream_->cancel_file();
     if (state->exchange_ && !state->finished_) {
       state->finished_ = true;
       state->exchange_->cancel();

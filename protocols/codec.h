@@ -122,6 +122,17 @@ class ServerCodec {
   // The request body is consumed by the backend and more may be read.
   // AJP13 answers it with GET_BODY_CHUNK; others ignore it.
   virtual void want_body(StreamId /*stream*/, std::string& /*out*/) {}
+
+  // Body bytes the caller may send to the transport itself, past write_body
+  // (sendfile(2) from a file), because the framing leaves them as they are:
+  // what remains of an HTTP/1.1 Content-Length body. 0 when every byte has
+  // to go through write_body (FastCGI, SCGI, AJP13 frame each piece;
+  // chunked; HEAD, 204, 304). Meaningful once write_head was called.
+  virtual uint64_t raw_body_allowance(StreamId /*stream*/) const { return 0; }
+  // The caller sends `n` body bytes itself: counted as write_body counts
+  // them. Returns how many of them the framing takes (at most the
+  // allowance; an excess ends the connection after this response).
+  virtual uint64_t take_raw_body(StreamId /*stream*/, uint64_t /*n*/) { return 0; }
 };
 
 }  // namespace gw

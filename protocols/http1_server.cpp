@@ -444,6 +444,23 @@ void Http1ServerCodec::write_body(StreamId /*stream*/, std::string_view data, st
   }
 }
 
+uint64_t Http1ServerCodec::raw_body_allowance(StreamId /*stream*/) const {
+  const Response& resp = response_;
+  if (!request_active() || !resp.head_written || resp.no_body || resp.chunked) return 0;
+  return resp.remaining.value_or(0);
+}
+
+uint64_t Http1ServerCodec::take_raw_body(StreamId stream, uint64_t n) {
+  uint64_t allowed = raw_body_allowance(stream);
+  if (n > allowed) {
+    // As in write_body: never more than announced.
+    if (response_.remaining) response_.keep_alive = false;
+    n = allowed;
+  }
+  if (n > 0) *response_.remaining -= n;
+  return n;
+}
+
 bool Http1ServerCodec::write_end(StreamId /*stream*/, std::string& out) {
   if (!request_active()) return false;
   Response& resp = response_;

@@ -42,6 +42,8 @@ class Http1ServerCodec final : public ServerCodec {
   bool peer_finished() const override { return !keep_alive_; }
   void close_after_current() override { closing_ = true; }
   bool write_abort(StreamId stream, std::string& out) override;
+  uint64_t raw_body_allowance(StreamId stream) const override;
+  uint64_t take_raw_body(StreamId stream, uint64_t n) override;
 
  private:
   enum class State : uint8_t {

@@ -131,6 +131,10 @@ class BufferingExchange final : public Exchange, public ResponseSink {
   bool congested() const override { return sink_.congested(); }
   void on_body_drained() override { replay(); }
   void log_error(std::string_view message) override { sink_.log_error(message); }
+  bool can_send_file() const override { return sink_.can_send_file(); }
+  void on_file(int fd, uint64_t offset, uint64_t length) override {
+    sink_.on_file(fd, offset, length);
+  }
 
  private:
   // Feeds the stored body while the inner exchange takes it. Re-entered

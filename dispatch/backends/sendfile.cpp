@@ -223,6 +223,10 @@ class SendfileExchange : public Exchange {
     bool congested() const override { return ex_.sink_.congested(); }
     void on_body_drained() override {}
     void log_error(std::string_view message) override { ex_.sink_.log_error(message); }
+    bool can_send_file() const override { return !ex_.finished_ && ex_.sink_.can_send_file(); }
+    void on_file(int fd, uint64_t offset, uint64_t length) override {
+      ex_.sink_.on_file(fd, offset, length);
+    }
 
    private:
     SendfileExchange& ex_;

@@ -17,10 +17,13 @@
 #include "dispatch/backends/mime.h"
 #include "protocols/path.h"
 
-// The body is read with pread() into a user-space buffer and handed to the
-// sink. sendfile(2) straight to the socket is a later optimisation for the
-// plain HTTP front end only: the FastCGI, SCGI and AJP13 framings wrap every
-// piece of body in records or packets and need the bytes in user space anyway.
+// A file body goes to the sink in one of two ways. When the sink can send
+// files (ResponseSink::can_send_file: a plain HTTP/1.1 listener without TLS
+// and a Content-Length body) it gets the descriptor with on_file() and the
+// bytes go from the file to the socket with sendfile(2), with no copy through
+// user space. Otherwise (TLS, and the FastCGI, SCGI and AJP13 framings, which
+// wrap every piece of body in records or packets) the body is read with
+// pread() into a user-space buffer and handed to the sink piece by piece.
 
 namespace gw {
 
@@ -220,6 +223,7 @@ class Fd {
   ~Fd() { reset(); }
 
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
   explicit operator bool() const { return fd_ >= 0; }
   void reset() {
     if (fd_ >= 0) ::close(fd_);
@@ -299,6 +303,13 @@ class StaticExchange : public Exchange {
       if (!fd_) {  // the in-memory text body, small enough for one piece
         remaining_ = 0;
         sink_.on_body(text_);
+        continue;
+      }
+      if (sink_.can_send_file()) {
+        // The sink sends the rest from the file to the socket itself.
+        const uint64_t length = remaining_;
+        remaining_ = 0;
+        sink_.on_file(fd_.release(), offset_, length);
         continue;
       }
       size_t want = remaining_ < kReadBytes ? static_cast<size_t>(remaining_) : kReadBytes;

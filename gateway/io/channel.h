@@ -4,8 +4,12 @@
 // on_closed() is the last callback. Over TLS every byte here is plaintext.
 #pragma once
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -43,8 +47,35 @@ class Channel {
 
   // Queues `data` for writing; never refuses (the owner watches queued()).
   virtual void write(std::string_view data) = 0;
-  // Bytes accepted by write() and not yet handed to the kernel.
+  // Bytes accepted by write() and send_file() and not yet handed to the
+  // kernel.
   virtual size_t queued() const = 0;
+
+  // Sending a file with no copy through user space (sendfile(2)): a plain
+  // socket can, a TLS channel cannot (its bytes are encrypted in user space),
+  // and the caller then writes the file's bytes itself.
+  virtual bool sends_files() const { return false; }
+  // Queues `before` (a response head), then `length` bytes of the regular
+  // file `fd` from `offset`, after what was written before; what is written
+  // after goes after them. Takes `fd`:
+  // it is closed once the bytes are sent, on cancel_file(), on close() or
+  // when the channel is destroyed. queued() counts the bytes not yet sent.
+  // `done(status, sent)` comes once (not after destruction), maybe before
+  // send_file returns: status 0 when every byte was handed to the kernel;
+  // UV_EOF when the file shrank, another negative libuv error when reading
+  // it failed (the bytes promised cannot all come: the caller cuts the
+  // response); UV_ECANCELED after cancel_file(), close(), or a socket error
+  // (which reaches on_error as usual). `sent` counts the bytes handed on.
+  using FileDone = std::function<void(int status, uint64_t sent)>;
+  virtual void send_file(std::string_view before, int fd, uint64_t /*offset*/, uint64_t /*length*/,
+                         FileDone done) {
+    write(before);
+    ::close(fd);
+    if (done) done(-ENOTSUP, 0);  // UV_ENOTSUP
+  }
+  // Stops a file being sent (done gets UV_ECANCELED); what was queued
+  // before it is still written.
+  virtual void cancel_file() {}
 
   // Closes; with flush, after the queued bytes are written.
   virtual void close(bool flush) = 0;

@@ -1,8 +1,14 @@
 #include "gateway/io/stream.h"
 
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,6 +17,9 @@ namespace gw::io {
 namespace {
 
 constexpr size_t kReadChunk = 64 * 1024;
+
+std::atomic<uint64_t> g_sendfile_bytes{0};
+std::atomic<uint64_t> g_copied_bytes{0};
 
 void free_handle(uv_handle_t* h) {
   if (h->type == UV_TCP) {
@@ -46,11 +55,32 @@ struct Stream::WriteReq {
   std::string data;
 };
 
+struct Stream::FileSend {
+  FileSend(int file, uint64_t from, uint64_t length, FileDone on_done)
+      : fd(file), offset(from), remaining(length), done(std::move(on_done)) {}
+  ~FileSend() { ::close(fd); }
+  FileSend(const FileSend&) = delete;
+  FileSend& operator=(const FileSend&) = delete;
+
+  int fd;
+  uint64_t offset;
+  uint64_t remaining;
+  uint64_t sent = 0;
+  bool copy_only = false;  // sendfile(2) refused this file: pieces only
+  FileDone done;
+};
+
+Stream::FileStats Stream::file_stats() {
+  return {g_sendfile_bytes.load(std::memory_order_relaxed),
+          g_copied_bytes.load(std::memory_order_relaxed)};
+}
+
 Stream::Stream(uv_stream_t* handle) : handle_(handle) {
   handle_->data = this;
 }
 
 Stream::~Stream() {
+  file_.reset();  // closes the file; nobody is told any more
   if (linger_) {
     // Destroyed while lingering: no callback may reach us any more.
     handle_->data = nullptr;
@@ -104,8 +134,20 @@ void Stream::read_stop() {
   uv_read_stop(handle_);
 }
 
+size_t Stream::queued() const {
+  return queued_ + after_file_.size() + (file_ ? static_cast<size_t>(file_->remaining) : 0);
+}
+
 void Stream::write(std::string_view data) {
   if (closing_ || linger_ || data.empty()) return;
+  if (file_) {
+    after_file_.append(data);
+    return;
+  }
+  write_now(data);
+}
+
+void Stream::write_now(std::string_view data) {
   if (queued_ == 0) {
     // Fast path: most responses fit the socket buffer at once.
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data.data()), static_cast<unsigned>(data.size()));
@@ -138,19 +180,152 @@ void Stream::on_write(uv_write_t* req, int status) {
   if (!self) return;
   self->queued_ -= n;
   if (status < 0) {
+    // The socket failed: the file cannot go on either.
+    if (self->file_) self->end_file(UV_ECANCELED);
     if (status != UV_ECANCELED && self->handler_ && !self->closing_)
       self->handler_->on_error(status);
     return;
   }
-  if (self->queued_ == 0) {
-    if (self->linger_after_flush_) {
-      self->start_linger();
-    } else if (self->close_after_flush_) {
-      self->finish_close();
-    } else if (self->handler_) {
-      self->handler_->on_drain();
-    }
+  if (self->queued_ > 0) return;
+  if (self->file_) {
+    // The socket took what was before the file (or its last piece): it
+    // can take more now.
+    self->pump_file();
+    if (self->queued() > 0) return;
   }
+  self->flushed();
+}
+
+void Stream::flushed() {
+  if (closing_ || linger_) return;
+  if (linger_after_flush_) {
+    start_linger();
+  } else if (close_after_flush_) {
+    finish_close();
+  } else if (handler_) {
+    handler_->on_drain();
+  }
+}
+
+void Stream::send_file(std::string_view before, int fd, uint64_t offset, uint64_t length,
+                       FileDone done) {
+  auto file = std::make_unique<FileSend>(fd, offset, length, std::move(done));
+  if (!before.empty() && !closing_ && !linger_ && !file_) {
+    if (queued_ == 0 && length > 0) {
+      // The kernel holds these bytes back for the file's first ones.
+      ssize_t n;
+      do {
+        n = ::send(this->fd(), before.data(), before.size(),
+                   MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n > 0) before.remove_prefix(static_cast<size_t>(n));
+    }
+    // The rest, or an error, the ordinary way.
+    if (!before.empty()) write_now(before);
+  }
+  if (closing_ || linger_ || file_) {
+    // Nothing more goes out on a closing stream; one file at a time.
+    FileDone cancelled = std::move(file->done);
+    file.reset();
+    if (cancelled) cancelled(UV_ECANCELED, 0);
+    return;
+  }
+  file_ = std::move(file);
+  pump_file();
+}
+
+void Stream::pump_file() {
+  // Only once libuv's queue is empty: the bytes keep their order.
+  if (!file_ || queued_ > 0 || closing_ || linger_) return;
+  const int socket = fd();
+  size_t burst = kFileBurstBytes;
+  while (file_->remaining > 0) {
+    FileSend& f = *file_;
+    if (!f.copy_only && burst > 0) {
+      const size_t want = static_cast<size_t>(std::min<uint64_t>(f.remaining, burst));
+      off_t offset = static_cast<off_t>(f.offset);
+      ssize_t n = ::sendfile(socket, f.fd, &offset, want);
+      if (n > 0) {
+        const auto sent = static_cast<size_t>(n);
+        f.offset += sent;
+        f.remaining -= sent;
+        f.sent += sent;
+        burst -= sent;
+        g_sendfile_bytes.fetch_add(sent, std::memory_order_relaxed);
+        if (sent == want) continue;
+        // A short count: the socket is full (or the file ended, which the
+        // piece's read finds out).
+      } else if (n == 0) {
+        end_file(UV_EOF);  // the file is shorter than it was
+        return;
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno != EAGAIN) {
+        // A file sendfile(2) cannot read from, or a socket error, which the
+        // piece's write reports the ordinary way.
+        f.copy_only = true;
+      }
+    }
+    if (f.remaining == 0) break;
+    // The socket is full or the burst is spent: a piece through libuv's
+    // queue, whose completion (on_write) comes back here.
+    write_file_piece();
+    return;
+  }
+  end_file(0);
+}
+
+void Stream::write_file_piece() {
+  FileSend& f = *file_;
+  const size_t limit = f.copy_only ? kReadChunk : kFilePieceBytes;
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(f.remaining, limit));
+  auto* w = new WriteReq{{}, this, std::string(want, '\0')};
+  ssize_t n;
+  do {
+    n = ::pread(f.fd, w->data.data(), want, static_cast<off_t>(f.offset));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    const int status = n == 0 ? UV_EOF : uv_translate_sys_error(errno);
+    delete w;
+    end_file(status);
+    return;
+  }
+  const auto got = static_cast<size_t>(n);
+  w->data.resize(got);
+  f.offset += got;
+  f.remaining -= got;
+  f.sent += got;
+  g_copied_bytes.fetch_add(got, std::memory_order_relaxed);
+  w->req.data = w;
+  queued_ += got;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(got));
+  int rc = uv_write(&w->req, handle_, &buf, 1, &Stream::on_write);
+  if (rc < 0) {
+    queued_ -= got;
+    delete w;
+    end_file(UV_ECANCELED);
+    if (handler_) handler_->on_error(rc);
+  }
+}
+
+void Stream::end_file(int status) {
+  std::unique_ptr<FileSend> file = std::move(file_);
+  FileDone done = std::move(file->done);
+  const uint64_t sent = file->sent;
+  file.reset();  // closes it
+  std::string after = std::move(after_file_);
+  after_file_.clear();
+  // What was written behind a file that could not all be sent would follow
+  // a cut response: it is dropped with it.
+  if (status == 0 && !after.empty()) write_now(after);
+  if (done) done(status, sent);
+}
+
+void Stream::cancel_file() {
+  if (!file_) return;
+  end_file(UV_ECANCELED);
+  // A close waiting for the file's bytes waits no more.
+  if (queued_ == 0 && (close_after_flush_ || linger_after_flush_)) flushed();
 }
 
 void Stream::close(bool flush) {
@@ -163,7 +338,7 @@ void Stream::close(bool flush) {
     return;
   }
   read_stop();
-  if (flush && queued_ > 0) {
+  if (flush && queued() > 0) {
     close_after_flush_ = true;
     return;
   }
@@ -173,7 +348,7 @@ void Stream::close(bool flush) {
 void Stream::close_lingering() {
   if (linger_ || closing_ || close_after_flush_) return;
   read_stop();
-  if (queued_ > 0) {
+  if (queued() > 0) {
     close_after_flush_ = true;
     linger_after_flush_ = true;
     return;
@@ -221,6 +396,7 @@ void Stream::end_linger() {
 void Stream::finish_close() {
   closing_ = true;
   close_after_flush_ = false;
+  if (file_) end_file(UV_ECANCELED);
   uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) {
     auto* self = static_cast<Stream*>(h->data);
     free_handle(h);

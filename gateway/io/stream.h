@@ -40,7 +40,29 @@ class Stream : public Channel {
 
   // Queues `data` for writing (tries to write at once first).
   void write(std::string_view data) override;
-  size_t queued() const override { return queued_; }
+  size_t queued() const override;
+
+  // sendfile(2) straight to the socket while it takes bytes. libuv tells
+  // when a socket can take more only by completing a write of its own: when
+  // the socket is full (or after kFileBurstBytes in one go, so that one
+  // fast client does not hold the loop) the next piece of the file, at most
+  // kFilePieceBytes, is read and written the ordinary way, and its
+  // completion resumes sendfile(2). At most one piece is in memory.
+  bool sends_files() const override { return true; }
+  // `before` goes with MSG_MORE when the socket takes it at once: a small
+  // response is one segment, head and file, as one write() made it.
+  void send_file(std::string_view before, int fd, uint64_t offset, uint64_t length,
+                 FileDone done) override;
+  void cancel_file() override;
+  static constexpr size_t kFileBurstBytes = 1 << 20;
+  static constexpr size_t kFilePieceBytes = 16 * 1024;
+  // Bytes of files sent by sendfile(2) and by copied pieces, process-wide:
+  // what tests and measurements read to see which way bytes went.
+  struct FileStats {
+    uint64_t sendfile_bytes = 0;
+    uint64_t copied_bytes = 0;
+  };
+  static FileStats file_stats();
 
   // Closes the stream; with flush, after the queued bytes are written.
   void close(bool flush) override;
@@ -83,7 +105,13 @@ class Stream : public Channel {
 
  private:
   struct WriteReq;
+  struct FileSend;
   static void on_write(uv_write_s* req, int status);
+  void write_now(std::string_view data);
+  void pump_file();
+  void write_file_piece();
+  void end_file(int status);
+  void flushed();
   static void on_connect(uv_connect_s* req, int status);
   static int start_connect(uv_loop_s* loop, const Address& address, ConnectCallback done,
                            const std::shared_ptr<PendingConnect>& pending);
@@ -94,7 +122,9 @@ class Stream : public Channel {
 
   uv_stream_s* handle_;
   StreamHandler* handler_ = nullptr;
-  size_t queued_ = 0;
+  size_t queued_ = 0;               // bytes in libuv write requests
+  std::unique_ptr<FileSend> file_;  // the file being sent, after queued_ bytes
+  std::string after_file_;          // written while file_ is sent: goes after it
   bool reading_ = false;
   bool closing_ = false;
   bool close_after_flush_ = false;
