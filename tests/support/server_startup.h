@@ -31,6 +31,15 @@ class ProjectsDir : public TempDir {
   }
 };
 
+// A listener on 127.0.0.1:`port` (HTTP unless said otherwise).
+inline ListenerConfig loopback_listener(uint16_t port, Protocol protocol = Protocol::Http) {
+  ListenerConfig l;
+  l.protocol = protocol;
+  l.host = "127.0.0.1";
+  l.port = port;
+  return l;
+}
+
 // The projects of `dir` loaded for a Server with `listeners`; a project that
 // does not load fails the test.
 inline gw::Startup startup_for(const ProjectsDir& dir, std::vector<ListenerConfig> listeners) {

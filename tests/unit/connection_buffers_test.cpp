@@ -13,23 +13,15 @@
 #include "tests/support/server_startup.h"
 #include "tests/support/test_loop.h"
 
-using gw::ListenerConfig;
 using gw::Server;
 using gw::test::free_port;
+using gw::test::loopback_listener;
 using gw::test::ProjectsDir;
 using gw::test::startup_for;
 using gw::test::TestLoop;
 using Client = gw::test::LoopbackClient;
 
 namespace {
-
-ListenerConfig http_on(uint16_t port) {
-  ListenerConfig l;
-  l.protocol = gw::Protocol::Http;
-  l.host = "127.0.0.1";
-  l.port = port;
-  return l;
-}
 
 void served(TestLoop& loop, Client& client, const std::string& request) {
   client.clear();
@@ -45,7 +37,7 @@ TEST_CASE("connection buffers: an idle connection gives back what a large reques
   TestLoop loop;
   ProjectsDir dir("connection-buffers-test", {"echo"});
   const uint16_t port = free_port();
-  gw::Startup s = startup_for(dir, {http_on(port)});
+  gw::Startup s = startup_for(dir, {loopback_listener(port)});
   Server server(loop.get(), s.config, s.projects);
   REQUIRE_FALSE(server.start().has_value());
   Client client(port);

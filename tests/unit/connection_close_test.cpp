@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,23 +28,15 @@
 #include "tests/support/server_startup.h"
 #include "tests/support/test_loop.h"
 
-using gw::ListenerConfig;
 using gw::Server;
 using gw::test::free_port;
+using gw::test::loopback_listener;
 using gw::test::ProjectsDir;
 using gw::test::startup_for;
 using gw::test::TestLoop;
 using Client = gw::test::LoopbackClient;
 
 namespace {
-
-ListenerConfig listener(gw::Protocol protocol, uint16_t port) {
-  ListenerConfig l;
-  l.protocol = protocol;
-  l.host = "127.0.0.1";
-  l.port = port;
-  return l;
-}
 
 // An SCGI request, built by hand.
 std::string scgi_request(std::string_view body = {}) {
@@ -93,86 +86,76 @@ bool byte_after_close_is_reset(TestLoop& loop, Client& client) {
   return n < 0 && (errno == EPIPE || errno == ECONNRESET);
 }
 
-struct Fixture {
+// A running Server with one listener of `protocol` and an echo project;
+// stopped (every connection gone) at the end of the test.
+struct Running {
+  explicit Running(gw::Protocol protocol, uint64_t max_body_bytes = 0) {
+    startup = startup_for(dir, {loopback_listener(port, protocol)});
+    startup.config.limits.max_body_bytes = max_body_bytes;
+    server = std::make_unique<Server>(loop.get(), startup.config, startup.projects);
+    REQUIRE_FALSE(server->start().has_value());
+  }
+  ~Running() {
+    server->stop();
+    loop.run_until([&] { return server->connection_count() == 0; });
+  }
+
   TestLoop loop;
   ProjectsDir dir{"connection-close-test", {"echo"}};
   uint16_t port = free_port();
+  gw::Startup startup;
+  std::unique_ptr<Server> server;
 };
 
 }  // namespace
 
 TEST_CASE("connection close: an SCGI request read whole gets a plain close") {
-  Fixture f;
-  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::Scgi, f.port)});
-  Server server(f.loop.get(), s.config, s.projects);
-  REQUIRE_FALSE(server.start().has_value());
+  Running f(gw::Protocol::Scgi);
   Client client(f.port);
   client.send(scgi_request("a body"));
   answered_and_closed(f.loop, client);
   CHECK(client.received().starts_with("Status: 200"));
   CHECK(byte_after_close_is_reset(f.loop, client));
-  server.stop();
-  f.loop.run_until([&] { return server.connection_count() == 0; });
 }
 
 TEST_CASE("connection close: FastCGI without FCGI_KEEP_CONN gets a plain close") {
-  Fixture f;
-  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::FastCgi, f.port)});
-  Server server(f.loop.get(), s.config, s.projects);
-  REQUIRE_FALSE(server.start().has_value());
+  Running f(gw::Protocol::FastCgi);
   Client client(f.port);
   client.send(fcgi_request(/*keep_conn=*/false));
   answered_and_closed(f.loop, client);
   CHECK(byte_after_close_is_reset(f.loop, client));
-  server.stop();
-  f.loop.run_until([&] { return server.connection_count() == 0; });
 }
 
 TEST_CASE("connection close: HTTP Connection: close gets a plain close") {
-  Fixture f;
-  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::Http, f.port)});
-  Server server(f.loop.get(), s.config, s.projects);
-  REQUIRE_FALSE(server.start().has_value());
+  Running f(gw::Protocol::Http);
   Client client(f.port);
   client.send("GET /echo/x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   answered_and_closed(f.loop, client);
   CHECK(client.received().starts_with("HTTP/1.1 200 "));
   CHECK(byte_after_close_is_reset(f.loop, client));
-  server.stop();
-  f.loop.run_until([&] { return server.connection_count() == 0; });
 }
 
 TEST_CASE("connection close: a body cut short by an error answer gets a lingering close") {
-  Fixture f;
-  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::Scgi, f.port)});
-  s.config.limits.max_body_bytes = 4;
-  Server server(f.loop.get(), s.config, s.projects);
-  REQUIRE_FALSE(server.start().has_value());
+  Running f(gw::Protocol::Scgi, /*max_body_bytes=*/4);
   Client client(f.port);
   // The head announces 1000 bytes; only the first ones come. 413 at once.
   client.send(scgi_request(std::string(1000, 'b')).substr(0, 80));
   answered_and_closed(f.loop, client);
   CHECK(client.received().starts_with("Status: 413"));
   CHECK_FALSE(byte_after_close_is_reset(f.loop, client));
-  server.stop();
-  f.loop.run_until([&] { return server.connection_count() == 0; });
 }
 
 TEST_CASE("connection close: a graceful stop answers the HTTP request in flight with a close") {
-  Fixture f;
-  gw::Startup s = startup_for(f.dir, {listener(gw::Protocol::Http, f.port)});
-  Server server(f.loop.get(), s.config, s.projects);
-  REQUIRE_FALSE(server.start().has_value());
+  Running f(gw::Protocol::Http);
   Client client(f.port);
   // A kept-alive request whose body is still on its way when the stop comes.
   client.send("POST /echo/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab");
-  REQUIRE(f.loop.run_until([&] { return server.connection_count() == 1; }));
+  REQUIRE(f.loop.run_until([&] { return f.server->connection_count() == 1; }));
   f.loop.run_for(50);
-  server.stop_gracefully(5000);
+  f.server->stop_gracefully(5000);
   client.send("cde");
   answered_and_closed(f.loop, client);
   CHECK(client.received().starts_with("HTTP/1.1 200 "));
   CHECK(client.received().find("\r\nConnection: close\r\n") != std::string::npos);
   CHECK(client.received().find("\"body_length\": 5") != std::string::npos);
-  f.loop.run_until([&] { return server.connection_count() == 0; });
 }

@@ -27,18 +27,11 @@
 using gw::ListenerConfig;
 using gw::Server;
 using gw::ServerConfig;
+using gw::test::loopback_listener;
 using gw::test::startup_for;
 using gw::test::TestLoop;
 
 namespace {
-
-ListenerConfig http_on(uint16_t port) {
-  ListenerConfig l;
-  l.protocol = gw::Protocol::Http;
-  l.host = "127.0.0.1";
-  l.port = port;
-  return l;
-}
 
 using Client = gw::test::LoopbackClient;
 using gw::test::free_port;
@@ -64,7 +57,7 @@ TEST_CASE("lifecycle: a reload keeps, opens and closes listening sockets") {
   ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t kept = free_port(), removed = free_port(), added = free_port();
-  gw::Startup first = startup_for(dir, {http_on(kept), http_on(removed)});
+  gw::Startup first = startup_for(dir, {loopback_listener(kept), loopback_listener(removed)});
   Server server(loop.get(), first.config, first.projects);
   REQUIRE_FALSE(server.start().has_value());
   const gw::Listener* kept_listener = &server.listener(0);
@@ -85,12 +78,13 @@ TEST_CASE("lifecycle: a reload keeps, opens and closes listening sockets") {
   REQUIRE(queued.connected());
   queued.send(get("/m/alpha/q"));
 
-  ListenerConfig kept_changed = http_on(kept);
+  ListenerConfig kept_changed = loopback_listener(kept);
   kept_changed.base_path = "/m";
   gw::ListenerPlan lplan;
   gw::ReloadPlan pplan;
   dir.echo("beta");
-  auto err = server.reload(startup_for(dir, {kept_changed, http_on(added)}), &pplan, &lplan);
+  auto err =
+      server.reload(startup_for(dir, {kept_changed, loopback_listener(added)}), &pplan, &lplan);
   REQUIRE_FALSE(err.has_value());
   CHECK(lplan.changed == std::vector<std::string>{"http:127.0.0.1:" + std::to_string(kept)});
   CHECK(lplan.opened == std::vector<std::string>{"http:127.0.0.1:" + std::to_string(added)});
@@ -134,7 +128,7 @@ TEST_CASE("lifecycle: a reload that cannot open a socket changes nothing") {
   ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port(), busy = free_port();
-  gw::Startup first = startup_for(dir, {http_on(port)});
+  gw::Startup first = startup_for(dir, {loopback_listener(port)});
   Server server(loop.get(), first.config, first.projects);
   REQUIRE_FALSE(server.start().has_value());
 
@@ -149,10 +143,10 @@ TEST_CASE("lifecycle: a reload that cannot open a socket changes nothing") {
   REQUIRE(bind(other, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
   REQUIRE(listen(other, 4) == 0);
 
-  ListenerConfig changed = http_on(port);
+  ListenerConfig changed = loopback_listener(port);
   changed.base_path = "/m";
   dir.echo("beta");
-  auto err = server.reload(startup_for(dir, {changed, http_on(busy)}));
+  auto err = server.reload(startup_for(dir, {changed, loopback_listener(busy)}));
   close(other);
   REQUIRE(err.has_value());
   CHECK(*err ==
@@ -175,7 +169,7 @@ TEST_CASE("lifecycle: a graceful stop lets the request in flight finish") {
   ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port();
-  gw::Startup first = startup_for(dir, {http_on(port)});
+  gw::Startup first = startup_for(dir, {loopback_listener(port)});
   Server server(loop.get(), first.config, first.projects);
   REQUIRE_FALSE(server.start().has_value());
 
@@ -203,7 +197,7 @@ TEST_CASE("lifecycle: a graceful stop lets the request in flight finish") {
   CHECK(server.draining());
   CHECK(server.requests_in_flight() == 1);
   // A reload is refused while stopping.
-  CHECK(server.reload(startup_for(dir, {http_on(port)})).has_value());
+  CHECK(server.reload(startup_for(dir, {loopback_listener(port)})).has_value());
 
   busy.send("def");
   REQUIRE(loop.run_until([&] { return busy.has_response(); }));
@@ -222,7 +216,7 @@ TEST_CASE("lifecycle: a graceful stop cuts what is left after the timeout") {
   ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
   const uint16_t port = free_port();
-  gw::Startup first = startup_for(dir, {http_on(port)});
+  gw::Startup first = startup_for(dir, {loopback_listener(port)});
   Server server(loop.get(), first.config, first.projects);
   REQUIRE_FALSE(server.start().has_value());
 
@@ -242,7 +236,7 @@ TEST_CASE("lifecycle: a graceful stop with nothing in flight ends at once") {
   TestLoop loop;
   ProjectsDir dir("lifecycle-test");
   dir.echo("alpha");
-  gw::Startup first = startup_for(dir, {http_on(free_port())});
+  gw::Startup first = startup_for(dir, {loopback_listener(free_port())});
   Server server(loop.get(), first.config, first.projects);
   REQUIRE_FALSE(server.start().has_value());
   server.stop_gracefully(600'000);

@@ -33,10 +33,7 @@ using gw::test::TestLoop;
 namespace {
 
 ListenerConfig http_on(uint16_t port, std::optional<size_t> max_connections = std::nullopt) {
-  ListenerConfig l;
-  l.protocol = gw::Protocol::Http;
-  l.host = "127.0.0.1";
-  l.port = port;
+  ListenerConfig l = gw::test::loopback_listener(port);
   l.max_connections = max_connections;
   return l;
 }
