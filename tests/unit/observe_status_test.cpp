@@ -155,7 +155,8 @@ TEST_CASE("observe status: JSON for a fixed report, byte for byte") {
   std::string c_none = counters(0, 0, 0, 0, 0, 0, kEmptyHist, kEmptyHist, kEmptyHist);
   std::string expected =
       "{\"version\":\"1.2.3\",\"pid\":42,\"uptime_seconds\":7,\"connections\":3,"
-      "\"connection_buffer_bytes\":4096,\"slow_request_ms\":2,\"bucket_bounds_ms\":[1,2,5,10,25,50,100,250,500,1000,2500,5000,"
+      "\"connection_buffer_bytes\":4096,\"slow_request_ms\":2,\"bucket_bounds_ms\":[1,2,5,10,25,50,"
+      "100,250,500,1000,2500,5000,"
       "10000,30000,60000,300000],"
       "\"total\":{" +
       counters(2, 1, 1, 5, 50, 1,
