@@ -246,7 +246,8 @@ void Connection::start() {
 std::string Connection::tag() const {
   std::string t = listener_.name;
   t += " ";
-  t += peer().remote_addr.empty() ? "local" : peer().remote_addr;
+  const std::string& addr = peer().remote_addr;
+  t += addr.empty() ? "local" : addr;
   return t;
 }
 
@@ -608,14 +609,13 @@ void Connection::end_request(StreamId id, bool aborted) {
   if (!keep) {
     // Unread input (a body nobody asked for) would turn the close into a
     // reset. What is gathered in out_ goes first: a lingering stream takes
-    // no more writes. A peer that sends nothing more (an SCGI front end, a
-    // FastCGI one without keep-conn) and whose bytes were all read needs no
-    // lingering: the plain close saves the half-close, a timer and a loop
-    // turn on every such connection. (Bytes already read into in_ cannot
-    // cause a reset; only those left in the kernel can.)
+    // no more writes. No lingering is needed once every byte was read (those
+    // already in in_ cannot cause a reset, only those left in the kernel)
+    // and the peer sends nothing more (ServerCodec::peer_finished), or a
+    // graceful stop closes, as it closes an idle connection: the plain close
+    // saves the half-close, a timer and a loop turn, and does not hold the
+    // stop for a client that keeps its end open.
     flush();
-    // A graceful stop closes at once too, as it closes an idle connection:
-    // lingering would hold the stop for a client that keeps its end open.
     const bool settled =
         input_whole && (codec_->peer_finished() || draining_) && !stream_->input_pending();
     if (!input_eof_ && !settled) stream_->close_lingering();
